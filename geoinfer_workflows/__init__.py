@@ -1,0 +1,1 @@
+from geoinfer_workflows.errors import GeoInferError, IngestError, ParameterError
