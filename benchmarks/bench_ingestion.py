@@ -1,0 +1,77 @@
+"""DATA ingestion: CSV text, GeoJSON text and a list of dicts, 1e2 to 1e5 rows (1e6 opt-in).
+
+The serialised input is built in setup; the timed body parses and validates it. A fixed
+dirty input tracks how many rows are rejected, so a change that stops catching bad rows
+shows in the history beside the speed.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+
+from . import common
+
+FORMATS = ("csv", "geojson", "records")
+
+
+def _ingest_fn(fmt: str):
+    from geoinfer_workflows.modules import data
+
+    if fmt == "csv":
+        return lambda source: data.ingest_csv(io.StringIO(source))
+    if fmt == "geojson":
+        return lambda source: data.ingest_geojson(io.StringIO(source))
+    return data.ingest_records
+
+
+def _source(fmt: str, rows: int):
+    if fmt == "csv":
+        return common.csv_text(rows)
+    if fmt == "geojson":
+        return common.geojson_text(rows)
+    return common.records(rows)
+
+
+class Ingestion:
+    params = (list(FORMATS), list(common.INGEST_ROWS))
+    param_names = ["format", "rows"]
+    timeout = 600
+    timer = time.process_time  # single-threaded parsing
+    repeat = (3, 10, 20.0)
+    rounds = 2
+
+    def setup(self, fmt: str, rows: int) -> None:
+        self.ingest = _ingest_fn(fmt)
+        self.source = _source(fmt, rows)
+
+    def time_ingest(self, fmt: str, rows: int) -> None:
+        self.ingest(self.source)
+
+    def peakmem_ingest(self, fmt: str, rows: int) -> None:
+        self.ingest(self.source)
+
+    def track_rows_per_second(self, fmt: str, rows: int) -> float:
+        return rows / common.median_cpu_seconds(lambda: self.ingest(self.source))
+
+    track_rows_per_second.unit = "rows/s"
+
+
+class DirtyInput:
+    """Rows rejected from the fixed dirty CSV (see common.dirty_csv_text)."""
+
+    timeout = 120
+
+    def setup(self) -> None:
+        from geoinfer_workflows.modules import data
+
+        self.ingest_csv = data.ingest_csv
+        self.source = common.dirty_csv_text()
+
+    def track_rows_rejected(self) -> float:
+        result = self.ingest_csv(io.StringIO(self.source))
+        if result.accepted + len(result.rejected) != result.rows_read:
+            raise AssertionError("ingestion lost rows: accepted + rejected != rows read")
+        return float(len(result.rejected))
+
+    track_rows_rejected.unit = "rows"

@@ -1,0 +1,221 @@
+"""Shared sizes, seeded data builders and measurement helpers for every benchmark file.
+
+Append-only, as numpy's benchmarks/common.py: changing what an existing builder returns
+changes every historical result that used it. Add a new builder instead.
+
+The benchmark code comes from the current checkout but runs against older commits of the
+package, so builders only use long-standing public API.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import statistics
+import time
+import tracemalloc
+from collections.abc import Callable
+from functools import cache
+from typing import Any
+
+# One BLAS/OpenMP thread (asv.conf.json sets these too; this covers `--python=same`).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402  (after the thread pins, before anything imports numpy)
+
+# Opt-in for the stress sizes (1e6+ records): GEOINFER_BENCH_LARGE=1 asv run ...
+LARGE = os.environ.get("GEOINFER_BENCH_LARGE", "") == "1"
+
+WORKFLOW_NAMES = ("basic", "disease_surveillance", "precision_farming", "climate_analysis")
+WORKFLOW_SIZES = ("seed", "standard", *(("large",) if LARGE else ()))
+CLUSTER_SIZES = (1_000, 10_000, 100_000)
+INGEST_ROWS = (100, 1_000, 10_000, 100_000, *((1_000_000,) if LARGE else ()))
+
+# Trackers have no statistics of their own in asv (a track_ result is one number, gated on
+# the factor alone), so each takes the median of several runs: one slow run cannot alarm.
+TRACKER_RUNS = 5
+
+MiB = 1024.0 * 1024.0
+
+
+def median_cpu_seconds(fn: Callable[[], Any], runs: int = TRACKER_RUNS) -> float:
+    """Median process CPU seconds (user+sys) of `fn`; process_time has ns resolution,
+    psutil's cpu_times ticks in 10 ms steps."""
+    samples = []
+    for _ in range(runs):
+        start = time.process_time()
+        fn()
+        samples.append(time.process_time() - start)
+    return statistics.median(samples)
+
+
+def median_wall_seconds(fn: Callable[[], Any], runs: int = TRACKER_RUNS) -> float:
+    samples = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        fn()
+        samples.append(time.perf_counter() - start)
+    return statistics.median(samples)
+
+
+def traced_peak_mib(fn: Callable[[], Any]) -> float:
+    """Peak bytes allocated through Python's allocators (numpy buffers included) while
+    `fn` runs, above what was live before it: deterministic, unlike RSS. `fn` runs once
+    untraced first so one-off lazy imports and caches are not counted."""
+    fn()
+    tracemalloc.start()
+    try:
+        tracemalloc.reset_peak()
+        baseline = tracemalloc.get_traced_memory()[0]
+        fn()
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    return (peak - baseline) / MiB
+
+
+@cache
+def workflow_inputs(name: str, size: str) -> dict[str, Any]:
+    """The seeded input of a workflow (seed 0), built once per benchmark process."""
+    from geoinfer_workflows.workflows import WORKFLOWS
+
+    return WORKFLOWS[name].make_inputs(size, 0)
+
+
+def planted_blobs(n: int, *, k: int = 8, noise: float = 0.05, seed: int = 0):
+    """`n` points around a city: k Gaussian blobs (~250 m spread, centres >= 3 km apart)
+    plus a `noise` share scattered uniformly (label -1). Returns (points[lat, lon], labels)."""
+    rng = np.random.default_rng(seed)
+    angles = np.arange(k) * 2 * np.pi / k
+    centre_lat = 40.0 + 0.05 * np.sin(angles)
+    centre_lon = -3.7 + 0.065 * np.cos(angles)
+    n_noise = int(noise * n)
+    labels = np.concatenate([rng.integers(0, k, n - n_noise), np.full(n_noise, -1)])
+    spread = 250.0 / 111_195.0
+    lat = np.where(labels >= 0, centre_lat[labels] + rng.normal(0, spread, n), 0.0)
+    lon = np.where(labels >= 0, centre_lon[labels] + rng.normal(0, spread * 1.3, n), 0.0)
+    noise_rows = labels < 0
+    lat[noise_rows] = rng.uniform(39.92, 40.08, n_noise)
+    lon[noise_rows] = rng.uniform(-3.80, -3.60, n_noise)
+    return np.column_stack([lat, lon]), labels
+
+
+def adjusted_rand_index(truth: np.ndarray, predicted: np.ndarray) -> float:
+    """Hubert-Arabie adjusted Rand index from the contingency table (as scikit-learn's)."""
+    _, t = np.unique(truth, return_inverse=True)
+    _, p = np.unique(predicted, return_inverse=True)
+    table = np.zeros((t.max() + 1, p.max() + 1), dtype=np.int64)
+    np.add.at(table, (t, p), 1)
+
+    def pairs(x: np.ndarray) -> float:
+        return float((x * (x - 1) // 2).sum())
+
+    index = pairs(table)
+    rows, cols = pairs(table.sum(axis=1)), pairs(table.sum(axis=0))
+    expected = rows * cols / pairs(np.array([len(truth)]))
+    maximum = (rows + cols) / 2
+    return 1.0 if maximum == expected else (index - expected) / (maximum - expected)
+
+
+def _iso(t: np.ndarray) -> list[str]:
+    return [s + "Z" for s in np.datetime_as_string(t.astype("datetime64[s]")).tolist()]
+
+
+@cache
+def observation_columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:
+    from geoinfer_workflows.data import observations_of_length
+
+    obs = observations_of_length(n, seed)
+    return {"lat": obs.lat, "lon": obs.lon, "t": obs.t, "value": obs.value}
+
+
+@cache
+def csv_text(n: int) -> str:
+    """`n` clean observations as CSV with ISO 8601 timestamps, the DATA schema."""
+    cols = observation_columns(n)
+    lines = ["lat,lon,timestamp,value"]
+    lines += [
+        f"{la:.6f},{lo:.6f},{ts},{v:.3f}"
+        for la, lo, ts, v in zip(
+            cols["lat"].tolist(), cols["lon"].tolist(), _iso(cols["t"]),
+            cols["value"].tolist(), strict=True,
+        )
+    ]
+    return "\n".join(lines) + "\n"
+
+
+@cache
+def records(n: int) -> list[dict[str, Any]]:
+    cols = observation_columns(n)
+    return [
+        {"lat": la, "lon": lo, "timestamp": ts, "value": v}
+        for la, lo, ts, v in zip(
+            cols["lat"].tolist(), cols["lon"].tolist(), _iso(cols["t"]),
+            cols["value"].tolist(), strict=True,
+        )
+    ]
+
+
+@cache
+def geojson_text(n: int) -> str:
+    features = [
+        {
+            "type": "Feature",
+            "geometry": {"type": "Point", "coordinates": [r["lon"], r["lat"]]},
+            "properties": {"timestamp": r["timestamp"], "value": r["value"]},
+        }
+        for r in records(n)
+    ]
+    return json.dumps({"type": "FeatureCollection", "features": features})
+
+
+DIRTY_ROWS = 1_000
+DIRTY_BAD_ROWS = {
+    # kind of bad row -> every how many rows it is planted (offsets differ per kind)
+    "nan value": 97,
+    "lat out of range": 89,
+    "lon out of range": 83,
+    "bad timestamp": 79,
+    "ragged row": 73,
+    "infinite value": 71,
+    "absurd magnitude": 67,
+}
+
+
+@cache
+def dirty_csv_text() -> str:
+    """A fixed 1,000-row CSV with seven kinds of bad rows planted at fixed positions: the
+    number rejected is a correctness figure that belongs in the history beside speed."""
+    lines = csv_text(DIRTY_ROWS).splitlines()
+    corrupt = {
+        "nan value": lambda f: [*f[:3], "nan"],
+        "lat out of range": lambda f: ["91.5", *f[1:]],
+        "lon out of range": lambda f: [f[0], "-181.0", *f[2:]],
+        "bad timestamp": lambda f: [*f[:2], "2024-13-45T25:61:00Z", f[3]],
+        "ragged row": lambda f: [*f, "extra"],
+        "infinite value": lambda f: [*f[:3], "inf"],
+        "absurd magnitude": lambda f: [*f[:3], "1e300"],
+    }
+    for offset, (kind, every) in enumerate(DIRTY_BAD_ROWS.items()):
+        for row in range(1 + offset, DIRTY_ROWS + 1, every):
+            lines[row] = ",".join(corrupt[kind](lines[row].split(",")))
+    return "\n".join(lines) + "\n"
+
+# Stage names per workflow, spelled out (not read from the package) so a benchmark's
+# parameters do not change with the commit under test; a stage an older commit lacks is
+# skipped in setup.
+WORKFLOW_STAGES = {
+    "basic": ("ingest", "bin_cells", "daily_aggregates", "publish"),
+    "disease_surveillance": (
+        "ingest", "bin_cells", "daily_counts", "rates", "smooth", "hotspots",
+        "case_clusters", "alerts", "report",
+    ),
+    "precision_farming": (
+        "ingest", "aggregate", "drying_trend", "moisture_grid", "vegetation", "zones",
+        "irrigation", "plan",
+    ),
+    "climate_analysis": (
+        "ingest", "qc", "daily", "anomalies", "trends", "extremes", "grid", "risk", "report",
+    ),
+}
