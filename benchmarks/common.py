@@ -138,8 +138,11 @@ def csv_text(n: int) -> str:
     lines += [
         f"{la:.6f},{lo:.6f},{ts},{v:.3f}"
         for la, lo, ts, v in zip(
-            cols["lat"].tolist(), cols["lon"].tolist(), _iso(cols["t"]),
-            cols["value"].tolist(), strict=True,
+            cols["lat"].tolist(),
+            cols["lon"].tolist(),
+            _iso(cols["t"]),
+            cols["value"].tolist(),
+            strict=True,
         )
     ]
     return "\n".join(lines) + "\n"
@@ -151,8 +154,11 @@ def records(n: int) -> list[dict[str, Any]]:
     return [
         {"lat": la, "lon": lo, "timestamp": ts, "value": v}
         for la, lo, ts, v in zip(
-            cols["lat"].tolist(), cols["lon"].tolist(), _iso(cols["t"]),
-            cols["value"].tolist(), strict=True,
+            cols["lat"].tolist(),
+            cols["lon"].tolist(),
+            _iso(cols["t"]),
+            cols["value"].tolist(),
+            strict=True,
         )
     ]
 
@@ -202,20 +208,42 @@ def dirty_csv_text() -> str:
             lines[row] = ",".join(corrupt[kind](lines[row].split(",")))
     return "\n".join(lines) + "\n"
 
+
 # Stage names per workflow, spelled out (not read from the package) so a benchmark's
 # parameters do not change with the commit under test; a stage an older commit lacks is
 # skipped in setup.
 WORKFLOW_STAGES = {
     "basic": ("ingest", "bin_cells", "daily_aggregates", "publish"),
     "disease_surveillance": (
-        "ingest", "bin_cells", "daily_counts", "rates", "smooth", "hotspots",
-        "case_clusters", "alerts", "report",
+        "ingest",
+        "bin_cells",
+        "daily_counts",
+        "rates",
+        "smooth",
+        "hotspots",
+        "case_clusters",
+        "alerts",
+        "report",
     ),
     "precision_farming": (
-        "ingest", "aggregate", "drying_trend", "moisture_grid", "vegetation", "zones",
-        "irrigation", "plan",
+        "ingest",
+        "aggregate",
+        "drying_trend",
+        "moisture_grid",
+        "vegetation",
+        "zones",
+        "irrigation",
+        "plan",
     ),
     "climate_analysis": (
-        "ingest", "qc", "daily", "anomalies", "trends", "extremes", "grid", "risk", "report",
+        "ingest",
+        "qc",
+        "daily",
+        "anomalies",
+        "trends",
+        "extremes",
+        "grid",
+        "risk",
+        "report",
     ),
 }

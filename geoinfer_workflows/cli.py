@@ -77,7 +77,8 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
         }
         print(json.dumps(payload))
         return 0
-    print(f"rows read {result.rows_read}: accepted {result.accepted}, rejected {result.rejected_count}")
+    counts = f"accepted {result.accepted}, rejected {result.rejected_count}"
+    print(f"rows read {result.rows_read}: {counts}")
     for reason, count in sorted(result.reasons_summary().items(), key=lambda kv: -kv[1]):
         print(f"  {count:>8}  {reason}")
     for rejection in result.rejected[: args.show]:
@@ -91,9 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="geoinfer-workflows", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("list", help="list the workflows and their modules").set_defaults(
-        func=_cmd_list
-    )
+    sub.add_parser("list", help="list the workflows and their modules").set_defaults(func=_cmd_list)
 
     run = sub.add_parser("run", help="run a workflow on seeded data and time its stages")
     run.add_argument("name", choices=list(WORKFLOWS))

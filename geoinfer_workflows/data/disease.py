@@ -13,7 +13,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geoinfer_workflows.data.sizes import Size, check_size
-from geoinfer_workflows.modules.space import h3_cells
+from geoinfer_workflows.modules.space import h3_cell_centers, h3_cells
 
 DISEASES = ("influenza", "dengue", "measles", "cholera")
 DISEASE_SHARE = np.array([0.45, 0.25, 0.20, 0.10])
@@ -34,8 +34,10 @@ class DiseaseData:
     lon: np.ndarray
     t: np.ndarray
     disease: np.ndarray  # int8 index into DISEASES
-    population_cells: np.ndarray  # H3 cells (uint64) at H3_RESOLUTION
-    population: np.ndarray  # residents per population cell
+    population_cells: np.ndarray  # the study area: H3 cells (uint64, sorted) at H3_RESOLUTION
+    population: np.ndarray  # residents per study-area cell
+    cell_lat: np.ndarray  # centroid of each study-area cell, as a population product ships it
+    cell_lon: np.ndarray
     outbreak_lat: float
     outbreak_lon: float
     outbreak_start_t: int
@@ -56,7 +58,7 @@ def _towns(rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray
 def _population_surface(
     town_lat: np.ndarray, town_lon: np.ndarray, people: np.ndarray, sprawl: np.ndarray
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Residents per H3 cell from a 0.005 degree grid of Gaussian town densities plus a rural floor."""
+    """Residents per H3 cell: a 0.005 degree grid of Gaussian town densities, rural floor."""
     axis = np.arange(-0.32, 0.32, 0.005)
     glat, glon = np.meshgrid(CENTRE_LAT + axis, CENTRE_LON + axis, indexing="ij")
     glat, glon = glat.ravel(), glon.ravel()
@@ -73,8 +75,9 @@ def generate_disease_cases(size: Size = "standard", seed: int = 0) -> DiseaseDat
     rng = np.random.default_rng(seed)
     town_lat, town_lon, people, sprawl = _towns(rng)
     pop_cells, population = _population_surface(town_lat, town_lon, people, sprawl)
+    cell_lat, cell_lon = h3_cell_centers(pop_cells)
 
-    n_outbreak = int(round(OUTBREAK_SHARE * n))
+    n_outbreak = round(OUTBREAK_SHARE * n)
     n_background = n - n_outbreak
     town = rng.choice(len(people), size=n_background, p=people / people.sum())
     lat = town_lat[town] + rng.normal(0.0, 1.0, n_background) * sprawl[town]
@@ -106,6 +109,8 @@ def generate_disease_cases(size: Size = "standard", seed: int = 0) -> DiseaseDat
         disease=disease[order].astype(np.int8),
         population_cells=pop_cells,
         population=population,
+        cell_lat=cell_lat,
+        cell_lon=cell_lon,
         outbreak_lat=ob_lat,
         outbreak_lon=ob_lon,
         outbreak_start_t=int(ob_start),

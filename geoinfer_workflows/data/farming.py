@@ -75,8 +75,10 @@ def generate_farm(size: Size = "standard", seed: int = 0) -> FarmData:
     start = 0.30 - 0.12 * sand + rng.normal(0.0, 0.01, n_sensors)
     drain_per_h = 0.0015 + 0.004 * sand
     hours = np.arange(READINGS_PER_SENSOR)
-    moisture = start[:, None] - drain_per_h[:, None] * hours + rng.normal(
-        0.0, 0.006, (n_sensors, READINGS_PER_SENSOR)
+    moisture = (
+        start[:, None]
+        - drain_per_h[:, None] * hours
+        + rng.normal(0.0, 0.006, (n_sensors, READINGS_PER_SENSOR))
     )
     moisture[rng.random(moisture.shape) < DROPOUT_RATE] = np.nan
     faulty = rng.choice(n_sensors, size=max(1, n_sensors // 200), replace=False)

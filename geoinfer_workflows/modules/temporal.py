@@ -12,6 +12,18 @@ import numpy as np
 
 from geoinfer_workflows.errors import ParameterError
 
+__all__ = [
+    "DAY_S",
+    "WEEK_S",
+    "CellPeriodTable",
+    "TrendResult",
+    "groupby_cell_period",
+    "linear_trends",
+    "period_index",
+    "resample_mean",
+    "rolling_mean",
+]
+
 DAY_S = 86_400
 WEEK_S = 7 * DAY_S
 
@@ -67,3 +79,162 @@ def groupby_cell_period(
         else np.bincount(flat, weights=weights, minlength=size).reshape(unique_cells.size, width)
     )
     return CellPeriodTable(cells=unique_cells, counts=counts, sums=sums)
+
+
+def _check_positive_int(name: str, value: int) -> int:
+    """Reject non-integers and non-positive values before they become silent slicing bugs."""
+    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
+    return int(value)
+
+
+def _as_float(x: np.ndarray, name: str) -> np.ndarray:
+    """Float view (or copy) of numeric input; non-numeric input is a caller error, not a crash."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise ParameterError(f"{name} must be numeric, got dtype {arr.dtype}")
+    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
+
+
+def _time_last(x: np.ndarray, axis: int) -> np.ndarray:
+    """`x` with `axis` moved last, so every kernel below works on contiguous time rows."""
+    if x.ndim == 0:
+        raise ParameterError("expected an array with a time axis, got a scalar")
+    if not -x.ndim <= axis < x.ndim:
+        raise ParameterError(f"axis {axis} is out of range for an array with {x.ndim} dims")
+    return np.moveaxis(x, axis, -1)
+
+
+def rolling_mean(
+    x: np.ndarray, window: int, *, axis: int = -1, min_periods: int | None = None
+) -> np.ndarray:
+    """Trailing mean over the last `window` samples (inclusive), skipping NaNs.
+
+    Window sums are differences of one cumulative sum, so the cost is O(n) whatever the
+    window. Each series is centred on its own mean before the cumulative sum: the running
+    total then wanders around zero instead of growing linearly, which keeps the rounding
+    error of the differences at the scale of the data rather than of the whole series.
+    A position is NaN when its window holds fewer than `min_periods` (default `window`)
+    valid values, so the first `window - 1` outputs are NaN unless `min_periods` is lower.
+    """
+    window = _check_positive_int("window", window)
+    min_periods = window if min_periods is None else _check_positive_int("min_periods", min_periods)
+    if min_periods > window:
+        raise ParameterError(f"min_periods={min_periods} cannot exceed window={window}")
+    xs = _time_last(_as_float(x, "x").astype(np.float64, copy=False), axis)
+    valid = ~np.isnan(xs)
+    counts = valid.sum(axis=-1, keepdims=True)
+    filled = np.where(valid, xs, 0.0)
+    offset = filled.sum(axis=-1, keepdims=True) / np.maximum(counts, 1)
+    centred = np.where(valid, xs - offset, 0.0)
+    win_sum = _trailing_window_sums(centred, window)
+    win_cnt = _trailing_window_sums(valid.astype(np.float64), window)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(win_cnt >= min_periods, win_sum / win_cnt + offset, np.nan)
+    return np.moveaxis(out, -1, axis)
+
+
+def _trailing_window_sums(a: np.ndarray, window: int) -> np.ndarray:
+    """Sum of a[..., i - window + 1 : i + 1] for every i, from one cumulative sum."""
+    csum = np.cumsum(a, axis=-1)
+    out = csum.copy()
+    out[..., window:] -= csum[..., :-window]
+    return out
+
+
+@dataclass(frozen=True)
+class TrendResult:
+    """Per-series least-squares line y = intercept + slope * x, with its uncertainty.
+
+    `stderr` is the standard error of the slope; `n` the number of valid points used;
+    `r2` the coefficient of determination (NaN for a constant series, where it is undefined).
+    Every field has the shape of the input without its time axis; series with fewer than
+    three valid points are NaN throughout (two points fit exactly and give no error).
+    """
+
+    slope: np.ndarray
+    intercept: np.ndarray
+    stderr: np.ndarray
+    n: np.ndarray
+    r2: np.ndarray
+
+
+def linear_trends(y: np.ndarray, x: np.ndarray | None = None) -> TrendResult:
+    """Ordinary least squares of every series (last axis of `y`) against `x`, all at once.
+
+    Missing values (NaN) are masked per series, so each series gets its own centred sums
+    and a gappy station does not need a separate code path. Centring x and y on each
+    series' own means before forming the cross products avoids the cancellation of the
+    textbook sum(x*y) - n*mean(x)*mean(y) form when x is epoch-sized.
+    """
+    ys = _as_float(y, "y").astype(np.float64, copy=False)
+    if ys.ndim == 0:
+        raise ParameterError("y must have a time axis (shape (..., n_t)), got a scalar")
+    n_t = ys.shape[-1]
+    xs = np.arange(n_t, dtype=np.float64) if x is None else _as_float(x, "x").astype(np.float64)
+    if xs.shape != (n_t,):
+        raise ParameterError(f"x must have shape ({n_t},) to match y's time axis, got {xs.shape}")
+    if not np.all(np.isfinite(xs)):
+        raise ParameterError("x must be finite; mask missing times through NaN in y instead")
+    valid = ~np.isnan(ys)
+    w = valid.astype(np.float64)
+    n = w.sum(axis=-1)
+    safe_n = np.maximum(n, 1.0)
+    x_mean = np.einsum("...t,t->...", w, xs) / safe_n  # no BLAS: threads contend on 2 cores
+    y_mean = np.where(valid, ys, 0.0).sum(axis=-1) / safe_n
+    dx = (xs - x_mean[..., None]) * w
+    dy = np.where(valid, ys - y_mean[..., None], 0.0)
+    sxx = np.einsum("...t,...t->...", dx, dx)
+    sxy = np.einsum("...t,...t->...", dx, dy)
+    syy = np.einsum("...t,...t->...", dy, dy)
+    return _trend_from_moments(n, x_mean, y_mean, sxx, sxy, syy)
+
+
+def _trend_from_moments(
+    n: np.ndarray,
+    x_mean: np.ndarray,
+    y_mean: np.ndarray,
+    sxx: np.ndarray,
+    sxy: np.ndarray,
+    syy: np.ndarray,
+) -> TrendResult:
+    """Slope, intercept, slope standard error and R^2 from centred second moments."""
+    ok = (n >= 3) & (sxx > 0)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        slope = np.where(ok, sxy / sxx, np.nan)
+        intercept = y_mean - slope * x_mean
+        ss_res = np.maximum(syy - slope * sxy, 0.0)
+        stderr = np.sqrt(ss_res / (n - 2) / sxx)
+        r2 = np.where(syy > 0, 1.0 - ss_res / syy, np.nan)
+    return TrendResult(
+        slope=slope,
+        intercept=np.where(ok, intercept, np.nan),
+        stderr=np.where(ok, stderr, np.nan),
+        n=np.asarray(n).astype(np.int64),
+        r2=np.where(ok, r2, np.nan),
+    )
+
+
+def resample_mean(
+    values: np.ndarray, factor: int, *, axis: int = -1, min_count: int = 1
+) -> np.ndarray:
+    """Means of consecutive blocks of `factor` samples (e.g. hourly -> daily with 24).
+
+    NaN-aware: a block's mean is over its valid samples, NaN when it has fewer than
+    `min_count` of them (a day with 3 readings is not a daily mean). The trailing partial
+    block is dropped rather than averaged, because a mean over a fraction of a period is
+    biased by where in the period (e.g. the diurnal cycle) it stops.
+    """
+    factor = _check_positive_int("factor", factor)
+    min_count = _check_positive_int("min_count", min_count)
+    if min_count > factor:
+        raise ParameterError(f"min_count={min_count} cannot exceed factor={factor}")
+    vs = _time_last(_as_float(values, "values"), axis)
+    n_blocks = vs.shape[-1] // factor
+    blocks = vs[..., : n_blocks * factor].reshape(*vs.shape[:-1], n_blocks, factor)
+    valid = ~np.isnan(blocks)
+    counts = valid.sum(axis=-1)
+    sums = np.where(valid, blocks, 0.0).sum(axis=-1, dtype=np.float64)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        out = np.where(counts >= min_count, sums / counts, np.nan)
+    return np.moveaxis(out, -1, axis)

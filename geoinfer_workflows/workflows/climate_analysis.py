@@ -73,7 +73,8 @@ def trends(ctx: Context) -> dict[str, Any]:
 
 
 def extremes(ctx: Context) -> dict[str, Any]:
-    return {"extremes": climate.extremes(ctx["daily"])}
+    """Extreme days relative to the seasonal baseline: a hot summer day is not an extreme."""
+    return {"extremes": climate.extremes(ctx["anomaly"])}
 
 
 def grid(ctx: Context) -> dict[str, Any]:

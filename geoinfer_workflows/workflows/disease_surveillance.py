@@ -34,6 +34,8 @@ def make_inputs(size: Size, seed: int) -> Context:
         "disease": data.disease,
         "population_cells": data.population_cells,
         "population": data.population,
+        "cell_lat": data.cell_lat,
+        "cell_lon": data.cell_lon,
     }
 
 
@@ -44,14 +46,13 @@ def ingest(ctx: Context) -> dict[str, Any]:
 
 
 def bin_cells(ctx: Context) -> dict[str, Any]:
-    """Cases to H3 cells; the study area is the population surface's cells."""
+    """Cases to H3 cells, matched to the study area (the population surface's cells)."""
     table = ctx["table"]
     area = ctx["population_cells"]
     case_cells = space.h3_cells(table.lat, table.lon, H3_RESOLUTION)
     slot = np.searchsorted(area, case_cells).clip(max=area.size - 1)
     inside = area[slot] == case_cells
-    lat, lon = space.h3_cell_centers(area)
-    return {"case_cell": np.where(inside, slot, -1), "cell_lat": lat, "cell_lon": lon}
+    return {"case_cell": np.where(inside, slot, -1)}
 
 
 def daily_counts(ctx: Context) -> dict[str, Any]:
@@ -95,11 +96,7 @@ def smooth(ctx: Context) -> dict[str, Any]:
 def hotspots(ctx: Context) -> dict[str, Any]:
     coords = space.local_xy_m(ctx["cell_lat"], ctx["cell_lon"])
     weights = risk.knn_weights(coords, NEIGHBOURS)
-    smoothed = ctx["smoothed_rate"]
-    z = np.stack(
-        [risk.getis_ord_gi_star(smoothed[:, d], weights).z for d in range(smoothed.shape[1])],
-        axis=1,
-    )
+    z = risk.getis_ord_gi_star(ctx["smoothed_rate"], weights).z  # one column per disease
     return {"gi_z": z, "hotspot": z > HOTSPOT_Z}
 
 
@@ -115,15 +112,18 @@ def case_clusters(ctx: Context) -> dict[str, Any]:
     sizes = np.bincount(labels[members])
     centroid_lat = np.bincount(labels[members], weights=table.lat[recent][members]) / sizes
     centroid_lon = np.bincount(labels[members], weights=table.lon[recent][members]) / sizes
-    return {
-        "clusters": {"size": sizes, "lat": centroid_lat, "lon": centroid_lon, "eps_m": eps_m}
-    }
+    return {"clusters": {"size": sizes, "lat": centroid_lat, "lon": centroid_lon, "eps_m": eps_m}}
 
 
 def alerts(ctx: Context) -> dict[str, Any]:
+    """EARS-C2 per (cell, disease) daily series; a series with no case cannot alert, so
+    only the active ones are scored (a few percent of the study area at seed size)."""
     counts = ctx["counts"]
     n_cells, n_dis, n_days = counts.shape
-    flags = risk.ears_c2(counts.reshape(n_cells * n_dis, n_days).astype(np.float64))
+    series = counts.reshape(n_cells * n_dis, n_days)
+    active = np.flatnonzero(series.any(axis=1))
+    flags = np.zeros(series.shape, dtype=bool)
+    flags[active] = risk.ears_c2(series[active].astype(np.float64))
     return {"alerts": flags.reshape(n_cells, n_dis, n_days)}
 
 
@@ -150,8 +150,11 @@ def report(ctx: Context) -> dict[str, Any]:
             "hotspot_cells": int(cell.size),
             "alerting_cells": int(recent_alerts.any(axis=1).sum()),
             "clusters": [
-                {"cases": int(clusters["size"][i]), "lat": float(clusters["lat"][i]),
-                 "lon": float(clusters["lon"][i])}
+                {
+                    "cases": int(clusters["size"][i]),
+                    "lat": float(clusters["lat"][i]),
+                    "lon": float(clusters["lon"][i]),
+                }
                 for i in order[:10]
             ],
         },

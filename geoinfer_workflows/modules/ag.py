@@ -1,0 +1,157 @@
+"""AG: vegetation indices, management zones and irrigation need for precision farming.
+
+Band rasters and sensor grids are plain numpy arrays of any shape; every function is an
+elementwise expression or one clustering call, so a 1e6-pixel field costs a few passes.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from geoinfer_workflows.errors import ParameterError
+from geoinfer_workflows.modules.space import kmeans
+
+__all__ = ["irrigation_need_mm", "management_zones", "ndvi", "savi", "zone_features"]
+
+
+def _band(x: np.ndarray, name: str) -> np.ndarray:
+    """Reflectance band as float64: integer digital numbers would wrap on subtraction."""
+    arr = np.asarray(x)
+    if arr.dtype.kind not in "biuf":
+        raise ParameterError(f"{name} must be a numeric band, got dtype {arr.dtype}")
+    return arr.astype(np.float64, copy=False)
+
+
+def _normalised_ratio(num: np.ndarray, den: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """num / den clipped to [-1, 1] where `valid`, NaN elsewhere, without float warnings."""
+    out = np.full(np.broadcast(num, den).shape, np.nan)
+    np.divide(num, den, out=out, where=valid)
+    return np.clip(out, -1.0, 1.0, out=out)
+
+
+def ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
+    """Normalised difference vegetation index (nir - red) / (nir + red), in [-1, 1].
+
+    NaN where a band is not finite or the reflectances sum to zero or less (no signal, or
+    a nonsensical pixel). Atmospherically corrected reflectances can be slightly negative
+    over dark targets, which pushes the ratio past +-1: it is clipped back, because the
+    index is bounded by definition.
+    """
+    r, n = _band(red, "red"), _band(nir, "nir")
+    total = n + r
+    valid = np.isfinite(r) & np.isfinite(n) & (total > 0)
+    return _normalised_ratio(n - r, total, valid)
+
+
+def savi(red: np.ndarray, nir: np.ndarray, L: float = 0.5) -> np.ndarray:
+    """Soil-adjusted vegetation index (1 + L)(nir - red) / (nir + red + L), in [-1, 1].
+
+    The soil term L damps the soil-brightness signal that dominates NDVI over sparse
+    canopies (L=0.5 is Huete's intermediate-cover value; L=0 gives NDVI). Same NaN and
+    clipping rules as `ndvi`.
+    """
+    if not (np.isfinite(L) and L >= 0):
+        raise ParameterError(f"L must be a finite soil factor >= 0 (usually 0..1), got {L}")
+    r, n = _band(red, "red"), _band(nir, "nir")
+    total = n + r + L
+    valid = np.isfinite(r) & np.isfinite(n) & (total > 0)
+    return _normalised_ratio((1.0 + L) * (n - r), total, valid)
+
+
+def zone_features(*columns: np.ndarray) -> np.ndarray:
+    """(n, d) matrix of z-scored columns, so each feature weighs equally in k-means.
+
+    Columns of any shape are flattened (a soil-moisture grid and an NDVI raster of the
+    same grid line up pixel by pixel). Means and deviations come from each column's finite
+    values; non-finite entries stay NaN, and `management_zones` leaves those rows
+    unlabelled. A constant column carries no information and becomes all zeros.
+    """
+    if not columns:
+        raise ParameterError("zone_features needs at least one feature column")
+    flat = [_band(c, f"column {i}").ravel() for i, c in enumerate(columns)]
+    sizes = {c.size for c in flat}
+    if len(sizes) != 1:
+        raise ParameterError(f"feature columns must have the same number of values, got {sizes}")
+    out = np.empty((flat[0].size, len(flat)))
+    for j, column in enumerate(flat):  # a loop over features (d ~ 2-5), not rows
+        out[:, j] = _zscore(column)
+    return out
+
+
+def _zscore(column: np.ndarray) -> np.ndarray:
+    """(x - mean) / std over the finite values; NaN where x is not finite, 0 if constant."""
+    finite = np.isfinite(column)
+    n = np.count_nonzero(finite)
+    if n == 0:
+        return np.full(column.shape, np.nan)
+    values = column if n == column.size else column[finite]
+    mean = values.mean()
+    std = values.std()
+    z = (column - mean) / std if std > 0 else np.zeros(column.shape)
+    if n < column.size:
+        z[~finite] = np.nan
+    return z
+
+
+def management_zones(features: np.ndarray, n_zones: int, *, seed: int = 0) -> np.ndarray:
+    """Zone label per row (k-means on the features), -1 for rows with missing features.
+
+    Zones are renumbered by the mean of the first feature (zone 0 lowest), so with soil
+    moisture first, zone 0 is the driest, and labels are stable across seeds and runs
+    instead of following k-means' arbitrary cluster order.
+    """
+    x = np.asarray(features, dtype=np.float64)
+    if x.ndim != 2 or x.shape[1] == 0:
+        raise ParameterError(f"features must be an (n, d) matrix, got shape {x.shape}")
+    complete = np.isfinite(x).all(axis=1)
+    n_ok = int(complete.sum())
+    if isinstance(n_zones, bool) or not isinstance(n_zones, int | np.integer):
+        raise ParameterError(f"n_zones must be an integer, got {n_zones!r}")
+    if not 1 <= n_zones <= n_ok:
+        raise ParameterError(
+            f"n_zones must be in [1, {n_ok}] (the number of complete feature rows), got {n_zones}"
+        )
+    fit = kmeans(x[complete], int(n_zones), seed=seed)
+    first_feature_means = np.asarray(fit.centers)[:, 0]
+    rank = np.empty(n_zones, dtype=np.int64)
+    rank[np.argsort(first_feature_means, kind="stable")] = np.arange(n_zones)
+    labels = np.full(x.shape[0], -1, dtype=np.int64)
+    labels[complete] = rank[np.asarray(fit.labels)]
+    return labels
+
+
+def irrigation_need_mm(
+    soil_moisture: np.ndarray,
+    *,
+    field_capacity: float = 0.32,
+    wilting_point: float = 0.12,
+    root_depth_mm: float = 300.0,
+    mad: float = 0.5,
+) -> np.ndarray:
+    """Water (mm) to bring the root zone back to field capacity, FAO-56 style.
+
+    Total available water TAW = (FC - WP) * root depth; depletion Dr = (FC - theta) * root
+    depth. Irrigation is triggered only once Dr exceeds the management-allowed depletion
+    MAD * TAW (before that the crop is not stressed and watering wastes water), and then
+    refills the whole deficit Dr. Wetter than field capacity needs nothing; a missing
+    reading (NaN) gives NaN, so a dead sensor is not mistaken for a wet field.
+    """
+    _check_soil_parameters(field_capacity, wilting_point, root_depth_mm, mad)
+    theta = _band(soil_moisture, "soil_moisture")
+    taw = (field_capacity - wilting_point) * root_depth_mm
+    depletion = (field_capacity - theta) * root_depth_mm
+    need = np.where(depletion > mad * taw, depletion, 0.0)
+    return np.where(np.isnan(theta), np.nan, need)
+
+
+def _check_soil_parameters(fc: float, wp: float, root_depth_mm: float, mad: float) -> None:
+    """Volumetric water contents are fractions with WP < FC; depth and MAD must be sane."""
+    if not (0.0 <= wp < fc <= 1.0):
+        raise ParameterError(
+            "need volumetric fractions 0 <= wilting_point < field_capacity <= 1, "
+            f"got wilting_point={wp}, field_capacity={fc}"
+        )
+    if not (np.isfinite(root_depth_mm) and root_depth_mm > 0):
+        raise ParameterError(f"root_depth_mm must be positive and finite, got {root_depth_mm}")
+    if not (0.0 <= mad <= 1.0):
+        raise ParameterError(f"mad is a fraction of TAW and must be in [0, 1], got {mad}")
