@@ -106,8 +106,7 @@ def test_precision_farming_irrigates_the_dry_patch_most(results):
     result = results["precision_farming"]
     ctx = result.context
     zones = ctx["zones"]
-    n_pixels = zones.size
-    data = generate_farm("seed" if n_pixels == 40 * 40 else "standard", 0)
+    data = generate_farm("seed" if len(ctx["sensor_lat"]) == 400 else "standard", 0)
     driest = int(np.argmin(ctx["zone_moisture"]))
     in_driest = zones == driest
     # The driest zone is mostly the planted sandy patch, and it gets the most water.

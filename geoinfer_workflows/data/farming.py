@@ -20,7 +20,7 @@ READINGS_PER_SENSOR = 10
 READING_INTERVAL_S = 3_600
 START_T = 1_719_792_000  # 2024-07-01T00:00:00Z
 GRID_SIDE: dict[Size, int] = {"seed": 20, "standard": 200, "large": 320}
-RASTER_SIDE: dict[Size, int] = {"seed": 40, "standard": 400, "large": 1_000}
+PIXEL_M = 30.0  # Landsat-class multispectral pixels
 DROPOUT_RATE = 0.03
 M_PER_DEG_LAT = 111_195.0
 
@@ -84,7 +84,7 @@ def generate_farm(size: Size = "standard", seed: int = 0) -> FarmData:
     faulty = rng.choice(n_sensors, size=max(1, n_sensors // 200), replace=False)
     moisture[faulty] = rng.uniform(0.9, 1.5, (faulty.size, READINGS_PER_SENSOR))
 
-    rside = RASTER_SIDE[size]
+    rside = round(side_m / PIXEL_M)
     r_lat, r_lon = _field_axes(side_m, rside)
     glat, glon = np.meshgrid(r_lat, r_lon, indexing="ij")
     patch = _sandiness(glat, glon, side_m)
