@@ -11,6 +11,7 @@ from typing import Any
 from geoinfer_workflows.data import SIZES
 from geoinfer_workflows.errors import GeoInferError
 from geoinfer_workflows.orchestrator import WorkflowResult
+from geoinfer_workflows.perf.cli_commands import register as register_perf_commands
 from geoinfer_workflows.workflows import WORKFLOWS, get_workflow
 
 
@@ -107,12 +108,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--show", type=int, default=20, help="rejected rows to list")
     ingest.set_defaults(func=_cmd_ingest)
 
-    try:
-        from geoinfer_workflows.perf.cli_commands import register
-    except ImportError:  # the toolkit's commands arrive with the perf package
-        pass
-    else:
-        register(sub)
+    register_perf_commands(sub)
     return parser
 
 

@@ -1,0 +1,574 @@
+"""Performance budgets: the guide's success criteria as a TOML file, checked against figures.
+
+Two sources of figures:
+
+- asv results (``.asv/results/<machine>/<hash8>-<env>.json``, asv 0.6 format, api
+  version 2): each benchmark maps to a row aligned with ``result_columns``; the
+  ``result`` column is a flat list over the cartesian product of the ``params`` column
+  (parameter values as Python reprs, e.g. ``"'basic'"``). Parameter *names* live only in
+  ``benchmarks.json`` beside the machine folders, which is therefore read too.
+- a load-test report (the JSON written by ``geoinfer-workflows load --json``).
+
+Strictness is the point: a budget that cannot be checked must not read as a pass. An
+unknown key in the TOML, a benchmark or parameter value that does not exist, or a figure
+that is missing (a failed or skipped benchmark, an empty load run) is an error. Errors in
+the budget file itself raise `BudgetError` at once; missing figures become ERROR verdicts,
+and `check_budgets` raises `BudgetError` carrying every verdict at the end, so a caller
+can still print the whole table.
+
+Budget file format::
+
+    [[asv]]
+    benchmark = "bench_workflows.WorkflowRun.time_run"
+    params = { workflow = "*", size = "standard" }   # "*" or a list: several verdicts
+    max = 1.0                                          # and/or min = ...
+    why = "guide: sub-second response for standard operations"
+
+    [load.expect]          # the report must come from this configuration
+    users = 50
+
+    [load.ops_per_s]
+    min = 1000.0
+    why = "guide: > 1000 requests/second sustained"
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+import math
+import os
+import tomllib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+from geoinfer_workflows.errors import GeoInferError
+
+__all__ = [
+    "LOAD_FIELDS",
+    "BudgetError",
+    "BudgetFile",
+    "BudgetVerdict",
+    "check_budgets",
+    "format_verdicts",
+    "load_budget_file",
+]
+
+Status = Literal["PASS", "FAIL", "ERROR", "SKIP"]
+
+# Load-report fields a budget may bound, with their units.
+LOAD_FIELDS: dict[str, str] = {
+    "ops_per_s": "ops/s",
+    "success_rate": "fraction",
+    "mean_s": "seconds",
+    "p50_s": "seconds",
+    "p95_s": "seconds",
+    "p99_s": "seconds",
+    "max_s": "seconds",
+    "failures": "operations",
+    "operations": "operations",
+}
+_ASV_KEYS = frozenset({"benchmark", "params", "max", "min", "why"})
+_LIMIT_KEYS = frozenset({"max", "min", "why"})
+_TOP_KEYS = frozenset({"asv", "load"})
+_RESULTS_API_VERSION = 2
+
+
+class BudgetError(GeoInferError):
+    """A budget cannot be checked: bad budget file, unknown benchmark, missing figure.
+
+    `verdicts` holds every verdict computed so far (including the ERROR ones), so a
+    command line can still print the full table.
+    """
+
+    def __init__(self, message: str, verdicts: list[BudgetVerdict] | None = None) -> None:
+        super().__init__(message)
+        self.verdicts = verdicts or []
+
+
+@dataclass(frozen=True)
+class BudgetVerdict:
+    """One checked figure against one limit."""
+
+    budget: str  # e.g. "bench_workflows.WorkflowRun.time_run[basic, standard]" or "load.p95_s"
+    status: Status
+    value: float | None
+    max: float | None
+    min: float | None
+    unit: str
+    why: str
+    detail: str = ""  # the reason for ERROR/SKIP, or which file the figure came from
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "PASS"
+
+
+@dataclass(frozen=True)
+class _Limit:
+    max: float | None
+    min: float | None
+    why: str
+
+    def judge(self, value: float) -> Status:
+        too_high = self.max is not None and value > self.max
+        too_low = self.min is not None and value < self.min
+        return "FAIL" if too_high or too_low else "PASS"
+
+
+@dataclass(frozen=True)
+class _AsvBudget:
+    benchmark: str
+    params: dict[str, list[Any]] | list[Any] | None
+    limit: _Limit
+
+
+@dataclass(frozen=True)
+class BudgetFile:
+    """A parsed, validated budget file."""
+
+    asv: tuple[_AsvBudget, ...]
+    load: dict[str, _Limit]
+    load_expect: dict[str, Any]
+
+
+# -- the budget file ---------------------------------------------------------------------
+
+
+def _number(where: str, key: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+        raise BudgetError(f"{where}: {key} must be a finite number, got {value!r}")
+    return float(value)
+
+
+def _limit(where: str, table: Mapping[str, Any]) -> _Limit:
+    unknown = set(table) - _LIMIT_KEYS
+    if unknown:
+        raise BudgetError(f"{where}: unknown key(s) {sorted(unknown)}; allowed: max, min, why")
+    if "max" not in table and "min" not in table:
+        raise BudgetError(f"{where}: give max, min or both")
+    why = table.get("why", "")
+    if not isinstance(why, str):
+        raise BudgetError(f"{where}: why must be a string")
+    return _Limit(
+        max=_number(where, "max", table["max"]) if "max" in table else None,
+        min=_number(where, "min", table["min"]) if "min" in table else None,
+        why=why,
+    )
+
+
+def _asv_budget(index: int, table: Any) -> _AsvBudget:
+    where = f"[[asv]] #{index + 1}"
+    if not isinstance(table, dict):
+        raise BudgetError(f"{where}: expected a table")
+    unknown = set(table) - _ASV_KEYS
+    if unknown:
+        raise BudgetError(
+            f"{where}: unknown key(s) {sorted(unknown)}; allowed: {sorted(_ASV_KEYS)}"
+        )
+    name = table.get("benchmark")
+    if not isinstance(name, str) or not name:
+        raise BudgetError(f"{where}: benchmark (the asv benchmark name) is required")
+    where = f"{where} ({name})"
+    params = table.get("params")
+    if params is not None and not isinstance(params, dict | list):
+        raise BudgetError(f"{where}: params must be a table (by name) or a list (in order)")
+    if isinstance(params, dict):
+        params = {k: v if isinstance(v, list) else [v] for k, v in params.items()}
+    limit = _limit(where, {k: v for k, v in table.items() if k in _LIMIT_KEYS})
+    return _AsvBudget(name, params, limit)
+
+
+def load_budget_file(path: str | os.PathLike[str]) -> BudgetFile:
+    """Parse and validate a budget file; any unknown or malformed entry is a BudgetError."""
+    try:
+        with open(path, "rb") as fh:
+            doc = tomllib.load(fh)
+    except FileNotFoundError as exc:
+        raise BudgetError(f"budget file {path} not found") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise BudgetError(f"budget file {path} is not valid TOML: {exc}") from exc
+    unknown = set(doc) - _TOP_KEYS
+    if unknown:
+        raise BudgetError(f"{path}: unknown section(s) {sorted(unknown)}; allowed: asv, load")
+    asv_tables = doc.get("asv", [])
+    if not isinstance(asv_tables, list):
+        raise BudgetError(f"{path}: asv budgets are written [[asv]] (an array of tables)")
+    asv = tuple(_asv_budget(i, t) for i, t in enumerate(asv_tables))
+    load: dict[str, _Limit] = {}
+    expect: dict[str, Any] = {}
+    for key, value in doc.get("load", {}).items():
+        if key == "expect":
+            if not isinstance(value, dict):
+                raise BudgetError(f"{path}: [load.expect] must be a table")
+            expect = dict(value)
+        elif key in LOAD_FIELDS:
+            if not isinstance(value, dict):
+                raise BudgetError(f"{path}: [load.{key}] must be a table with max/min")
+            load[key] = _limit(f"[load.{key}]", value)
+        else:
+            raise BudgetError(
+                f"{path}: unknown load figure {key!r}; known: {', '.join(LOAD_FIELDS)}, expect"
+            )
+    if not asv and not load:
+        raise BudgetError(f"{path}: no budgets defined")
+    return BudgetFile(asv, load, expect)
+
+
+# -- asv results -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _ResultsFile:
+    path: Path
+    commit_hash: str
+    date: float
+    results: dict[str, tuple[Any, list[list[str]]]]  # name -> (result list or None, params)
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise BudgetError(f"cannot read {path}: {exc}") from exc
+
+
+def _read_results_file(path: Path) -> _ResultsFile:
+    data = _read_json(path)
+    try:
+        version = data.get("version")
+        if version != _RESULTS_API_VERSION:
+            raise BudgetError(
+                f"{path}: asv results format version {version!r}, expected "
+                f"{_RESULTS_API_VERSION} (asv 0.6); run `asv update`"
+            )
+        columns = data["result_columns"]
+        i_result, i_params = columns.index("result"), columns.index("params")
+        results = {}
+        for name, row in data["results"].items():
+            row = list(row) + [None] * (len(columns) - len(row))  # asv trims trailing Nones
+            results[name] = (row[i_result], row[i_params] or [])
+        return _ResultsFile(path, str(data["commit_hash"]), float(data.get("date") or 0), results)
+    except (KeyError, ValueError, TypeError, AttributeError) as exc:
+        raise BudgetError(f"{path}: not an asv results file ({exc!r})") from exc
+
+
+def _machine_dir(results_dir: Path, machine: str | None) -> Path:
+    if machine is not None:
+        folder = results_dir / machine
+        if not (folder / "machine.json").is_file():
+            raise BudgetError(f"no results for machine {machine!r} in {results_dir}")
+        return folder
+    machines = sorted(p.parent for p in results_dir.glob("*/machine.json"))
+    if len(machines) != 1:
+        names = ", ".join(p.name for p in machines) or "none"
+        raise BudgetError(f"{results_dir}: choose a machine with --machine (found: {names})")
+    return machines[0]
+
+
+def _select_results(
+    results_dir: Path, machine: str | None, commit: str | None
+) -> list[_ResultsFile]:
+    """Every environment's results file for `commit` (default: the newest commit)."""
+    folder = _machine_dir(results_dir, machine)
+    files = [
+        _read_results_file(p) for p in sorted(folder.glob("*.json")) if p.name != "machine.json"
+    ]
+    if not files:
+        raise BudgetError(f"no results files in {folder}; run asv first")
+    if commit is not None:
+        chosen = [f for f in files if f.commit_hash.lower().startswith(commit.lower())]
+        hashes = {f.commit_hash for f in chosen}
+        if not chosen:
+            raise BudgetError(f"no results for commit {commit!r} in {folder}")
+        if len(hashes) > 1:
+            raise BudgetError(f"commit prefix {commit!r} is ambiguous: {sorted(hashes)}")
+        return chosen
+    newest = max(files, key=lambda f: (f.date, f.path.stat().st_mtime))
+    return [f for f in files if f.commit_hash == newest.commit_hash]
+
+
+def _benchmarks_json(results_dir: Path) -> dict[str, Any]:
+    path = results_dir / "benchmarks.json"
+    if not path.is_file():
+        raise BudgetError(
+            f"{path} not found: it names the benchmark parameters; "
+            "run `asv run --bench just-discover` (asv writes it on every run)"
+        )
+    data = _read_json(path)
+    return {k: v for k, v in data.items() if k != "version" and isinstance(v, dict)}
+
+
+def _param_matches(asv_repr: str, wanted: Any) -> bool:
+    if wanted == "*":
+        return True
+    return asv_repr in (repr(wanted), str(wanted)) or asv_repr.strip("'\"") == str(wanted)
+
+
+def _selected_combinations(
+    budget: _AsvBudget, names: list[str], values: list[list[str]]
+) -> list[int]:
+    """Flat indices (asv's itertools.product order) of the combinations a budget names."""
+    where = f"budget for {budget.benchmark}"
+    if budget.params is None:
+        wanted: list[list[Any]] = [["*"]] * len(values)
+    elif isinstance(budget.params, list):
+        if len(budget.params) != len(values):
+            raise BudgetError(
+                f"{where}: {len(budget.params)} positional params for {len(values)} parameters"
+            )
+        wanted = [[v] for v in budget.params]
+    else:
+        unknown = set(budget.params) - set(names)
+        if unknown:
+            raise BudgetError(
+                f"{where}: unknown parameter(s) {sorted(unknown)}; it has {names or 'none'}"
+            )
+        wanted = [budget.params.get(name, ["*"]) for name in names]
+    for name, options, choices in zip(names, values, wanted, strict=True):
+        for choice in choices:
+            if not any(_param_matches(option, choice) for option in options):
+                raise BudgetError(
+                    f"{where}: {name}={choice!r} is not among the benchmarked values {options}"
+                )
+    return [
+        i
+        for i, combo in enumerate(itertools.product(*values))
+        if all(
+            any(_param_matches(v, c) for c in choices)
+            for v, choices in zip(combo, wanted, strict=True)
+        )
+    ]
+
+
+def _combination_label(values: list[list[str]], index: int) -> str:
+    combo = list(itertools.product(*values))[index]
+    return "[" + ", ".join(v.strip("'\"") for v in combo) + "]" if combo else ""
+
+
+def _check_asv_budget(
+    budget: _AsvBudget,
+    spec: Mapping[str, Any],
+    results: list[_ResultsFile],
+) -> list[BudgetVerdict]:
+    names = list(spec.get("param_names") or [])
+    unit = str(spec.get("unit") or "")
+    verdicts = []
+    for rfile in results:
+        if budget.benchmark not in rfile.results:
+            verdicts.append(
+                BudgetVerdict(
+                    budget.benchmark,
+                    "ERROR",
+                    None,
+                    budget.limit.max,
+                    budget.limit.min,
+                    unit,
+                    budget.limit.why,
+                    f"not in {rfile.path.name} (not run at commit {rfile.commit_hash[:8]})",
+                )
+            )
+            continue
+        result, values = rfile.results[budget.benchmark]
+        if len(values) != len(names):
+            raise BudgetError(
+                f"{budget.benchmark}: {len(values)} parameters in {rfile.path.name} but "
+                f"{len(names)} in benchmarks.json ({names}); re-run asv for this commit"
+            )
+        for index in _selected_combinations(budget, names, values):
+            label = budget.benchmark + _combination_label(values, index)
+            value = None if result is None or index >= len(result) else result[index]
+            if value is None or (isinstance(value, float) and math.isnan(value)):
+                state = "failed" if value is None else "skipped"
+                verdicts.append(
+                    BudgetVerdict(
+                        label,
+                        "ERROR",
+                        None,
+                        budget.limit.max,
+                        budget.limit.min,
+                        unit,
+                        budget.limit.why,
+                        f"no figure: the benchmark {state} in {rfile.path.name}",
+                    )
+                )
+                continue
+            verdicts.append(
+                BudgetVerdict(
+                    label,
+                    budget.limit.judge(float(value)),
+                    float(value),
+                    budget.limit.max,
+                    budget.limit.min,
+                    unit,
+                    budget.limit.why,
+                    rfile.path.name,
+                )
+            )
+    return verdicts
+
+
+def _check_asv(
+    budgets: Iterable[_AsvBudget],
+    results_dir: Path,
+    machine: str | None,
+    commit: str | None,
+    benchmark_names: set[str] | None,
+) -> list[BudgetVerdict]:
+    specs = _benchmarks_json(results_dir)
+    known = set(specs) if benchmark_names is None else set(benchmark_names) & set(specs)
+    budgets = list(budgets)
+    for budget in budgets:  # a budget file error is reported before any result is read
+        if budget.benchmark not in known:
+            raise BudgetError(
+                f"budget names benchmark {budget.benchmark!r}, which does not exist "
+                f"(not in {results_dir / 'benchmarks.json'}"
+                + (" or the given benchmark names)" if benchmark_names is not None else ")")
+            )
+    results = _select_results(results_dir, machine, commit)
+    verdicts: list[BudgetVerdict] = []
+    for budget in budgets:
+        verdicts.extend(_check_asv_budget(budget, specs[budget.benchmark], results))
+    return verdicts
+
+
+# -- load report -------------------------------------------------------------------------
+
+
+def _check_load(
+    limits: Mapping[str, _Limit], expect: Mapping[str, Any], report_path: Path
+) -> list[BudgetVerdict]:
+    report = _read_json(report_path)
+    if not isinstance(report, dict):
+        raise BudgetError(f"{report_path}: a load report is a JSON object")
+    verdicts = []
+    for key, wanted in expect.items():
+        got = report.get(key)
+        ok = got == wanted
+        verdicts.append(
+            BudgetVerdict(
+                f"load.expect.{key}",
+                "PASS" if ok else "ERROR",
+                None,
+                None,
+                None,
+                "",
+                f"report made with {key} = {wanted!r}",
+                "" if ok else f"report has {key} = {got!r}, budgets expect {wanted!r}",
+            )
+        )
+    for key, limit in limits.items():
+        value = report.get(key)
+        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+            verdicts.append(
+                BudgetVerdict(
+                    f"load.{key}",
+                    "ERROR",
+                    None,
+                    limit.max,
+                    limit.min,
+                    LOAD_FIELDS[key],
+                    limit.why,
+                    f"no figure for {key} in {report_path.name} (got {value!r})",
+                )
+            )
+            continue
+        verdicts.append(
+            BudgetVerdict(
+                f"load.{key}",
+                limit.judge(float(value)),
+                float(value),
+                limit.max,
+                limit.min,
+                LOAD_FIELDS[key],
+                limit.why,
+                report_path.name,
+            )
+        )
+    return verdicts
+
+
+def _params_label(params: dict[str, list[Any]] | list[Any] | None) -> str:
+    if params is None:
+        return ""
+    if isinstance(params, list):
+        return "[" + ", ".join(str(v) for v in params) + "]"
+    return "[" + ", ".join(f"{k}={'|'.join(map(str, v))}" for k, v in params.items()) + "]"
+
+
+def _skipped(budget: str, limit: _Limit, unit: str, reason: str) -> BudgetVerdict:
+    return BudgetVerdict(budget, "SKIP", None, limit.max, limit.min, unit, limit.why, reason)
+
+
+def check_budgets(
+    budgets_path: str | os.PathLike[str],
+    *,
+    asv_results_dir: str | os.PathLike[str] | None,
+    commit: str | None = None,
+    machine: str | None = None,
+    load_report: str | os.PathLike[str] | None = None,
+    benchmark_names: set[str] | None = None,
+) -> list[BudgetVerdict]:
+    """Check every budget; return the verdicts (PASS/FAIL, SKIP for a source not given).
+
+    Raises BudgetError for a bad budget file, an unknown benchmark or parameter, or if any
+    figure is missing (the verdicts, ERROR ones included, are on the exception).
+    """
+    budgets = load_budget_file(budgets_path)
+    if asv_results_dir is None and load_report is None:
+        raise BudgetError("nothing to check against: give asv results and/or a load report")
+    verdicts: list[BudgetVerdict] = []
+    if budgets.asv:
+        if asv_results_dir is None:
+            verdicts.extend(
+                _skipped(b.benchmark + _params_label(b.params), b.limit, "", "no asv results given")
+                for b in budgets.asv
+            )
+        else:
+            verdicts.extend(
+                _check_asv(budgets.asv, Path(asv_results_dir), machine, commit, benchmark_names)
+            )
+    if budgets.load:
+        if load_report is None:
+            verdicts.extend(
+                _skipped(f"load.{k}", lim, LOAD_FIELDS[k], "no load report given")
+                for k, lim in budgets.load.items()
+            )
+        else:
+            verdicts.extend(_check_load(budgets.load, budgets.load_expect, Path(load_report)))
+    errors = [v for v in verdicts if v.status == "ERROR"]
+    if errors:
+        lines = "; ".join(f"{v.budget}: {v.detail}" for v in errors)
+        raise BudgetError(f"{len(errors)} budget(s) could not be checked: {lines}", verdicts)
+    return verdicts
+
+
+def _fmt(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.4g}"
+
+
+def format_verdicts(verdicts: Iterable[BudgetVerdict]) -> str:
+    """A plain-text table: status, budget, value, limit, unit, and why/detail."""
+    rows = [("STATUS", "BUDGET", "VALUE", "LIMIT", "UNIT", "NOTE")]
+    for v in verdicts:
+        limit = " ".join(
+            part
+            for part in (
+                f"<= {_fmt(v.max)}" if v.max is not None else "",
+                f">= {_fmt(v.min)}" if v.min is not None else "",
+            )
+            if part
+        )
+        note = v.detail if v.status in ("ERROR", "SKIP") else v.why
+        rows.append((v.status, v.budget, _fmt(v.value), limit or "-", v.unit, note))
+    widths = [max(len(row[i]) for row in rows) for i in range(5)]
+    return "\n".join(
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:5], widths, strict=True))
+        + "  "
+        + row[5]
+        for row in rows
+    )

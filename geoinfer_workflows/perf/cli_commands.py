@@ -1,0 +1,224 @@
+"""The toolkit's command-line commands: ``load`` and ``budgets check``.
+
+`register(subparsers)` adds them to the package CLI; each handler takes the parsed
+arguments and returns the exit code: 0 all good, 1 a budget breached, 2 an error (a
+budget that could not be checked, bad arguments, an unknown workflow).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from pathlib import Path
+from typing import IO, Any
+
+from geoinfer_workflows.perf.budgets import (
+    BudgetError,
+    BudgetVerdict,
+    check_budgets,
+    format_verdicts,
+)
+from geoinfer_workflows.perf.load import LoadProgress, LoadResult, run_load
+
+__all__ = ["cmd_budgets_check", "cmd_load", "register"]
+
+DEFAULT_DURATION_S = 30.0
+DEFAULT_RESULTS = Path(".asv/results")
+
+
+def _positive_int(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
+    return value
+
+
+def _positive_float(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
+    return value
+
+
+def _non_negative_float(text: str) -> float:
+    value = float(text)
+    if not (math.isfinite(value) and value >= 0):
+        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
+    return value
+
+
+def register(subparsers: Any) -> None:
+    """Add ``load`` and ``budgets check`` to an argparse subparsers object."""
+    load = subparsers.add_parser(
+        "load",
+        help="load-test a workflow with concurrent users",
+        description="Call run_workflow(NAME, size, seed) from concurrent users; report "
+        "throughput, success rate and latency percentiles. One untimed warm-up run first. "
+        f"Stops after --duration (default {DEFAULT_DURATION_S:g} s if neither limit is given) "
+        "and/or --max-ops operations.",
+    )
+    load.add_argument("name", help="workflow name (see `list`)")
+    load.add_argument("--users", type=_positive_int, default=50, help="concurrent users")
+    load.add_argument("--duration", type=_positive_float, default=None, help="seconds")
+    load.add_argument("--max-ops", type=_positive_int, default=None, help="total operations")
+    load.add_argument(
+        "--ramp-up", type=_non_negative_float, default=0.0, help="seconds to start all users"
+    )
+    load.add_argument("--size", default="seed", help="data size name (default: seed)")
+    load.add_argument("--seed", type=int, default=0, help="data seed (default: 0)")
+    load.add_argument("--json", metavar="PATH", help="write the report as JSON ('-': stdout)")
+    load.set_defaults(func=cmd_load)
+
+    budgets = subparsers.add_parser("budgets", help="performance budgets")
+    budget_commands = budgets.add_subparsers(dest="budgets_command", required=True)
+    check = budget_commands.add_parser(
+        "check",
+        help="check perf-budgets.toml against asv results and a load report",
+        description="Print PASS/FAIL per budget. Exit 0 if all pass, 1 on any breach, "
+        "2 if a budget cannot be checked (unknown benchmark, missing figure, bad file).",
+    )
+    check.add_argument("--budgets", default="perf-budgets.toml", help="budget file")
+    check.add_argument(
+        "--results",
+        default=None,
+        help=f"asv results folder (default: {DEFAULT_RESULTS}, skipped if it does not exist)",
+    )
+    check.add_argument("--commit", help="commit hash or prefix (default: the newest results)")
+    check.add_argument("--machine", help="asv machine name (default: the only one)")
+    check.add_argument("--load-report", help="JSON written by `load --json`")
+    check.set_defaults(func=cmd_budgets_check)
+
+
+# -- load ------------------------------------------------------------------------------
+
+
+class _ProgressLine:
+    """One live line on stderr: rewritten in place on a terminal, appended otherwise."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self._stream = stream
+        self._tty = stream.isatty()
+        self._width = 0
+
+    def __call__(self, p: LoadProgress) -> None:
+        text = (
+            f"{p.elapsed_s:6.1f} s  {p.operations:>9,} ops  {p.ops_per_s:>9,.0f} ops/s  "
+            f"{p.failures:>6,} failed  {p.active_users:>4} users active"
+        )
+        if self._tty:
+            self._stream.write("\r" + text.ljust(self._width))
+            self._width = len(text)
+        else:
+            self._stream.write(text + "\n")
+        self._stream.flush()
+
+    def finish(self) -> None:
+        if self._tty and self._width:
+            self._stream.write("\n")
+            self._stream.flush()
+
+
+def _ms(seconds: float | None) -> str:
+    return "-" if seconds is None else f"{seconds * 1e3:.2f} ms"
+
+
+def format_load_summary(result: LoadResult, title: str) -> str:
+    """The human summary of a load run."""
+    rate = "-" if result.success_rate is None else f"{result.success_rate:.2%}"
+    lines = [
+        title,
+        f"  operations  {result.operations:,} (successes {result.successes:,}, "
+        f"failures {result.failures:,}, success rate {rate})",
+        f"  throughput  {result.ops_per_s:,.1f} ops/s over {result.duration_s:.2f} s",
+        f"  latency     mean {_ms(result.mean_s)}  p50 {_ms(result.p50_s)}  "
+        f"p95 {_ms(result.p95_s)}  p99 {_ms(result.p99_s)}  max {_ms(result.max_s)}",
+    ]
+    for name, count in result.errors.items():
+        lines.append(f"  error       {name} x{count:,}: {result.error_samples.get(name, '')}")
+    return "\n".join(lines)
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    """Run the load test described by `args`; exit 0 if it ran (failures are reported)."""
+    from geoinfer_workflows.data import check_size
+    from geoinfer_workflows.workflows import get_workflow, run_workflow
+
+    get_workflow(args.name)  # an unknown name fails before any user starts
+    size = check_size(args.size)
+    duration = args.duration
+    if duration is None and args.max_ops is None:
+        duration = DEFAULT_DURATION_S
+    name, seed = args.name, args.seed
+    run_workflow(name, size=size, seed=seed)  # warm-up: imports and first-call costs
+
+    def operation() -> None:
+        run_workflow(name, size=size, seed=seed)
+
+    progress = _ProgressLine(sys.stderr)
+    try:
+        result = run_load(
+            operation,
+            users=args.users,
+            duration_s=duration,
+            max_operations=args.max_ops,
+            ramp_up_s=args.ramp_up,
+            on_progress=progress,
+        )
+    finally:
+        progress.finish()
+    print(
+        format_load_summary(
+            result, f"load test: {name} (size {size}, seed {seed}), {args.users} users"
+        )
+    )
+    if args.json:
+        report = {
+            "workflow": name,
+            "size": size,
+            "seed": seed,
+            "ramp_up_s": args.ramp_up,
+            "duration_limit_s": duration,
+            "max_operations": args.max_ops,
+            **result.to_dict(),
+        }
+        text = json.dumps(report, indent=2, allow_nan=False)
+        if args.json == "-":
+            print(text)
+        else:
+            Path(args.json).write_text(text + "\n", encoding="utf-8")
+    return 0
+
+
+# -- budgets check -----------------------------------------------------------------------
+
+
+def _exit_code(verdicts: list[BudgetVerdict]) -> int:
+    if any(v.status == "ERROR" for v in verdicts):
+        return 2
+    return 1 if any(v.status == "FAIL" for v in verdicts) else 0
+
+
+def cmd_budgets_check(args: argparse.Namespace) -> int:
+    """Print the verdict table; 0 all pass, 1 any breach, 2 any budget not checkable."""
+    results = args.results
+    if results is None and DEFAULT_RESULTS.is_dir():
+        results = DEFAULT_RESULTS
+    try:
+        verdicts = check_budgets(
+            args.budgets,
+            asv_results_dir=results,
+            commit=args.commit,
+            machine=args.machine,
+            load_report=args.load_report,
+        )
+    except BudgetError as exc:
+        if exc.verdicts:
+            print(format_verdicts(exc.verdicts))
+        print(f"budgets: error: {exc}", file=sys.stderr)
+        return 2
+    print(format_verdicts(verdicts))
+    counts = {s: sum(v.status == s for v in verdicts) for s in ("PASS", "FAIL", "SKIP")}
+    print(f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
+    return _exit_code(verdicts)

@@ -1,0 +1,163 @@
+"""Executors: same results, same order, whatever the engine; chunk size from planted cost."""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+
+from geoinfer_workflows.errors import ParameterError
+from geoinfer_workflows.perf.parallel import (
+    Executor,
+    apply_chunk,
+    choose_chunk_size,
+    default_chunk_size,
+    make_executor,
+    split_chunks,
+)
+
+KINDS = ("serial", "threads", "processes")
+
+
+def _row_stats(chunk: np.ndarray) -> tuple[float, float]:
+    """Module level so process pools can pickle it."""
+    return float(chunk.sum()), float(chunk.max())
+
+
+def _fail_on_seven(x: int) -> int:
+    if x == 7:
+        raise ValueError("seven")
+    return x
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("chunk_size", [None, 1, 3, 1000])
+def test_map_keeps_order_and_values(kind: str, chunk_size: int | None) -> None:
+    rng = np.random.default_rng(7)
+    chunks = [rng.normal(size=int(n)) for n in rng.integers(1, 50, size=23)]
+    expected = [(float(c.sum()), float(c.max())) for c in chunks]
+    with make_executor(kind, 2) as ex:  # type: ignore[arg-type]
+        assert isinstance(ex, Executor)
+        got = ex.map(_row_stats, chunks, chunk_size=chunk_size)
+        again = ex.map(_row_stats, chunks[::-1], chunk_size=chunk_size)
+    assert got == expected
+    assert again == expected[::-1]
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_empty_input_and_first_error_propagates(kind: str) -> None:
+    with make_executor(kind, 2) as ex:  # type: ignore[arg-type]
+        assert ex.map(_row_stats, []) == []
+        with pytest.raises(ValueError, match="seven"):
+            ex.map(_fail_on_seven, list(range(20)), chunk_size=2)
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_map_after_close_is_an_error(kind: str) -> None:
+    ex = make_executor(kind, 1)  # type: ignore[arg-type]
+    with ex:
+        assert ex.map(abs, [-1, 2]) == [1, 2]
+    with pytest.raises(ParameterError, match="closed"):
+        ex.map(abs, [-1])
+
+
+def test_threads_really_use_several_threads() -> None:
+    seen: set[int] = set()
+    barrier = threading.Barrier(2, timeout=5)
+
+    def note(x: int) -> int:
+        seen.add(threading.get_ident())
+        barrier.wait()  # both workers must be inside at once, or this times out
+        return x
+
+    with make_executor("threads", 2) as ex:
+        assert ex.map(note, [1, 2], chunk_size=1) == [1, 2]
+    assert len(seen) == 2
+
+
+def test_processes_reject_unpicklable_function_clearly() -> None:
+    with (
+        make_executor("processes", 1) as ex,
+        pytest.raises(ParameterError, match="module level"),
+    ):
+        ex.map(lambda x: x, [1, 2])
+
+
+def test_processes_work_when_threads_are_alive() -> None:
+    """Another thread alive: fork would be unsafe, so a forkserver/spawn pool must work."""
+    stop = threading.Event()
+    other = threading.Thread(target=stop.wait)
+    other.start()
+    try:
+        with make_executor("processes", 2) as ex:
+            assert ex.map(_fail_on_seven, [1, 2, 3]) == [1, 2, 3]
+    finally:
+        stop.set()
+        other.join()
+
+
+@pytest.mark.parametrize(
+    ("kind", "workers", "message"),
+    [("gpu", None, "unknown executor kind"), ("threads", 0, "workers"), ("serial", -2, "workers")],
+)
+def test_bad_parameters(kind: str, workers: int | None, message: str) -> None:
+    with pytest.raises(ParameterError, match=message):
+        make_executor(kind, workers)  # type: ignore[arg-type]
+    with pytest.raises(ParameterError, match="chunk_size"), make_executor("serial") as ex:
+        ex.map(abs, [1], chunk_size=0)
+
+
+def test_split_and_apply_chunks_cover_every_item_once() -> None:
+    items = list(range(17))
+    chunks = split_chunks(items, 5)
+    assert [len(c) for c in chunks] == [5, 5, 5, 2]
+    assert [y for c in chunks for y in apply_chunk(lambda v: v * 2, c)] == [2 * i for i in items]
+    assert default_chunk_size(17, 2) == 3  # ceil(17 / 8)
+    assert default_chunk_size(0, 2) == 1
+
+
+class _FakeClock:
+    """Time advances only when the probed function says it spent time."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.mark.parametrize(
+    ("cost", "n", "expected"),
+    [(0.002, 1000, 25), (0.5, 1000, 1), (1e-6, 1000, 1000), (0.0, 40, 40)],
+)
+def test_choose_chunk_size_from_planted_cost(cost: float, n: int, expected: int) -> None:
+    clock = _FakeClock()
+    calls: list[int] = []
+
+    def work(item: int) -> None:
+        calls.append(item)
+        clock.now += cost
+
+    size = choose_chunk_size(work, list(range(n)), target_seconds=0.05, probe=3, clock=clock)
+    assert size == expected
+    assert calls == [0, 1, 2]
+
+
+def test_choose_chunk_size_uses_median_so_warm_up_is_ignored() -> None:
+    clock = _FakeClock()
+    costs = iter([1.0, 0.01, 0.01])  # first call pays a one-off warm-up
+
+    def work(_: int) -> None:
+        clock.now += next(costs)
+
+    assert choose_chunk_size(work, list(range(100)), target_seconds=0.1, clock=clock) == 10
+
+
+def test_choose_chunk_size_edges() -> None:
+    assert choose_chunk_size(abs, []) == 1
+    assert 1 <= choose_chunk_size(abs, [1, 2]) <= 2
+    with pytest.raises(ParameterError, match="target_seconds"):
+        choose_chunk_size(abs, [1], target_seconds=0)
+    with pytest.raises(ParameterError, match="probe"):
+        choose_chunk_size(abs, [1], probe=0)
