@@ -203,3 +203,25 @@ def test_irrigation_need_hand_computed():
     ):
         with pytest.raises(ParameterError):
             irrigation_need_mm(theta, **bad)
+
+
+def test_merged_aggregators_equal_one_pass_over_all_rows():
+    rng = np.random.default_rng(7)
+    n, sensors = 5_000, 37
+    sid = rng.integers(0, sensors, n)
+    t = rng.integers(0, 10_000, n)
+    value = 1e6 + rng.normal(0, 1e-2, n)
+    value[rng.random(n) < 0.05] = np.nan
+    whole = StreamingAggregator(sensors)
+    whole.update(sid, t, value)
+    merged = StreamingAggregator(sensors)
+    for rows in (slice(0, 1_234), slice(1_234, 1_300), slice(1_300, n)):
+        part = StreamingAggregator(sensors)
+        part.update(sid[rows], t[rows], value[rows])
+        merged.merge(part)
+    a, b = whole.result(), merged.result()
+    for name in ("count", "missing", "min", "max", "last", "last_t"):
+        assert np.array_equal(getattr(a, name), getattr(b, name), equal_nan=True), name
+    np.testing.assert_allclose(b.mean, a.mean, rtol=1e-15)
+    np.testing.assert_allclose(b.std, a.std, rtol=1e-9)
+    assert merged.n_rows == n

@@ -161,3 +161,30 @@ def test_choose_chunk_size_edges() -> None:
         choose_chunk_size(abs, [1], target_seconds=0)
     with pytest.raises(ParameterError, match="probe"):
         choose_chunk_size(abs, [1], probe=0)
+
+
+def test_map_row_blocks_covers_every_row_once_in_order():
+    from geoinfer_workflows.perf.parallel import map_row_blocks
+
+    ticks = iter(range(10**6))
+    parts = map_row_blocks(
+        lambda rows: list(range(rows.start, rows.stop)),
+        10_000,
+        kind="threads",
+        workers=2,
+        probe_rows=100,
+        target_seconds=50.0,  # planted clock: 1 "second" per call, so blocks of 5,000 rows
+        clock=lambda: next(ticks),
+    )
+    assert [x for part in parts for x in part] == list(range(10_000))
+    assert [len(p) for p in parts] == [100, 5_000, 4_900]
+
+
+def test_map_row_blocks_runs_small_inputs_inline():
+    import threading
+
+    from geoinfer_workflows.perf.parallel import map_row_blocks
+
+    threads = set()
+    parts = map_row_blocks(lambda rows: threads.add(threading.get_ident()), 50, probe_rows=16)
+    assert len(parts) == 2 and threads == {threading.get_ident()}

@@ -93,6 +93,35 @@ class StreamingAggregator:
         np.maximum.at(self._max, sid, vals)
         self._merge_latest(sid, times, vals, seen)
 
+    def merge(self, other: StreamingAggregator) -> None:
+        """Fold in another aggregator's statistics, as if its rows came after ours.
+
+        Chan et al.'s pairwise merge, the same algebra `update` applies to a chunk: blocks
+        of a stream aggregated on different workers combine exactly (up to rounding).
+        """
+        if not isinstance(other, StreamingAggregator) or other.n_sensors != self.n_sensors:
+            raise ParameterError("merge needs another StreamingAggregator of the same sensors")
+        self.n_rows += other.n_rows
+        self._missing += other._missing
+        seen = np.flatnonzero(other._count)
+        if seen.size == 0:
+            return
+        fresh = seen[self._count[seen] == 0]
+        self._shift[fresh] = other._shift[fresh]
+        other_mean = other._mean[seen] + (other._shift[seen] - self._shift[seen])
+        n_a = self._count[seen].astype(np.float64)
+        n_b = other._count[seen].astype(np.float64)
+        n_ab = n_a + n_b
+        delta = other_mean - self._mean[seen]
+        self._mean[seen] += delta * (n_b / n_ab)
+        self._m2[seen] += other._m2[seen] + delta * delta * (n_a * n_b / n_ab)
+        self._count[seen] += other._count[seen]
+        np.minimum(self._min, other._min, out=self._min)
+        np.maximum(self._max, other._max, out=self._max)
+        newer = seen[other._last_t[seen] >= self._last_t[seen]]
+        self._last_t[newer] = other._last_t[newer]
+        self._last[newer] = other._last[newer]
+
     def _merge_moments(
         self, sid: np.ndarray, vals: np.ndarray, counts: np.ndarray, seen: np.ndarray
     ) -> None:

@@ -16,10 +16,12 @@ from geoinfer_workflows.data.farming import READING_INTERVAL_S, READINGS_PER_SEN
 from geoinfer_workflows.modules import ag, api, iot, space, temporal
 from geoinfer_workflows.modules.data import ingest_columns
 from geoinfer_workflows.orchestrator import Context, Pipeline, Stage
+from geoinfer_workflows.perf.parallel import map_row_blocks
 
 N_ZONES = 3
 MOISTURE_RANGE = (0.0, 0.6)  # volumetric water content a working probe can report
 IDW_NEIGHBOURS = 8
+PARALLEL = "threads"  # engine for row blocks big enough to be worth a pool
 
 
 def make_inputs(size: Size, seed: int) -> Context:
@@ -47,13 +49,23 @@ def ingest(ctx: Context) -> dict[str, Any]:
 
 
 def aggregate(ctx: Context) -> dict[str, Any]:
-    """Per-sensor statistics in bounded memory; out-of-range readings are a faulty probe."""
+    """Per-sensor statistics, in row blocks merged exactly (parallel once blocks are worth
+    it); out-of-range readings mark a faulty probe."""
     table = ctx["table"]
     in_range = (table.value >= MOISTURE_RANGE[0]) & (table.value <= MOISTURE_RANGE[1])
     sensor = table.extra["sensor_id"].astype(np.int64)
-    stats = iot.aggregate_stream(
-        sensor[in_range], table.t[in_range], table.value[in_range], len(ctx["sensor_lat"])
-    )
+    n_sensors = len(ctx["sensor_lat"])
+    sid, t, value = sensor[in_range], table.t[in_range], table.value[in_range]
+
+    def aggregate_block(rows: slice) -> iot.StreamingAggregator:
+        block = iot.StreamingAggregator(n_sensors)
+        block.update(sid[rows], t[rows], value[rows])
+        return block
+
+    total, *others = map_row_blocks(aggregate_block, int(sid.size), kind=PARALLEL)
+    for block in others:
+        total.merge(block)
+    stats = total.result()
     faulty = np.bincount(sensor[~in_range], minlength=len(ctx["sensor_lat"])) > 0
     return {"sensor_stats": stats, "faulty_sensor": faulty, "out_of_range": int((~in_range).sum())}
 

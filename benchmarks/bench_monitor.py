@@ -1,0 +1,85 @@
+"""The process monitor's own overhead per tracked operation, beside two baselines in one
+run: no monitor at all, and a monitor that reads system-wide counters as the reference
+guide's sketch does (psutil.virtual_memory and cpu_percent around every operation).
+
+Wall time (asv's default timer): the overhead a caller waits for is what matters here.
+"""
+
+from __future__ import annotations
+
+from . import common
+
+OPERATIONS = 1_000  # tracked no-ops per timed call, so per-op cost is time / 1000
+
+
+class MonitorOverhead:
+    params = (["none", "process", "process_no_rss", "system_wide"],)
+    param_names = ["monitor"]
+    timeout = 120
+    repeat = (10, 20, 10.0)
+
+    def setup(self, monitor: str) -> None:
+        import psutil
+
+        from geoinfer_workflows.perf import Monitor
+
+        if monitor == "none":
+            self.tracked = _untracked
+        elif monitor == "system_wide":
+            self.tracked = _system_wide(psutil)
+        else:
+            # capacity above OPERATIONS x calls keeps the ring buffer's eviction in the
+            # measurement too once it fills, as it would in a long-running service.
+            self.tracked = Monitor(capacity=10_000, rss=monitor == "process").track
+
+    def time_track_1000_ops(self, monitor: str) -> None:
+        track = self.tracked
+        for _ in range(OPERATIONS):
+            with track("op"):
+                pass
+
+    def track_overhead_us_per_op(self, monitor: str) -> float:
+        """Median over runs of (tracked - untracked) microseconds per operation."""
+        baseline = common.median_wall_seconds(lambda: _run(_untracked), runs=7)
+        tracked = common.median_wall_seconds(lambda: _run(self.tracked), runs=7)
+        return max(tracked - baseline, 1e-9) / OPERATIONS * 1e6
+
+    track_overhead_us_per_op.unit = "us"
+
+
+class _Nothing:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+
+_NOTHING = _Nothing()
+
+
+def _untracked(name: str) -> _Nothing:
+    return _NOTHING
+
+
+def _system_wide(psutil):
+    """The guide's monitor, minus its one-second blocking cpu_percent(interval=1)."""
+
+    class _Track:
+        def __enter__(self):
+            self.memory = psutil.virtual_memory().used
+            self.cpu = psutil.cpu_percent(interval=None)
+            return self
+
+        def __exit__(self, *exc):
+            psutil.virtual_memory()
+            psutil.cpu_percent(interval=None)
+            return False
+
+    return lambda name: _Track()
+
+
+def _run(track) -> None:
+    for _ in range(OPERATIONS):
+        with track("op"):
+            pass
