@@ -526,3 +526,18 @@ def test_idw_ignores_nan_samples_and_validates() -> None:
         idw(lat, lon, values[:-1], glat, glon)
     with pytest.raises(ParameterError):
         idw(lat, lon, values, glat, glon, power=0.0)
+
+
+def test_h3_spacing_band_joins_exactly_the_first_ring():
+    import h3
+
+    from geoinfer_workflows.modules.space import h3_cell_spacing_m
+
+    centre = h3.latlng_to_cell(-1.29, 36.82, 7)
+    ring1 = set(h3.grid_ring(centre, 1))
+    ring2 = set(h3.grid_ring(centre, 2))
+    lat0, lon0 = h3.cell_to_latlng(centre)
+    band = 1.5 * h3_cell_spacing_m(7)
+    for cell in ring1 | ring2:
+        lat, lon = h3.cell_to_latlng(cell)
+        assert (haversine_m(lat0, lon0, lat, lon) <= band) == (cell in ring1)

@@ -35,6 +35,7 @@ __all__ = [
     "dbscan",
     "grid_points",
     "h3_cell_centers",
+    "h3_cell_spacing_m",
     "h3_cells",
     "haversine_m",
     "hierarchical",
@@ -269,6 +270,17 @@ def _cells_to_latlng(cells: np.ndarray) -> np.ndarray:
         return np.fromiter(centres, dtype=np.dtype((np.float64, 2)), count=cells.size)
     except h3.H3BaseException as exc:
         raise ParameterError(f"not a valid H3 cell id among the input: {exc}") from None
+
+
+def h3_cell_spacing_m(resolution: int) -> float:
+    """Mean centre-to-centre distance of neighbouring H3 cells (sqrt(3) x the mean edge).
+
+    A distance band of ~1.5x this joins each cell to its first ring and nothing further:
+    contiguity weights on an H3 grid without a per-cell grid_disk call.
+    """
+    if not 0 <= int(resolution) <= _H3_MAX_RESOLUTION:
+        raise ParameterError(f"H3 resolution must be in [0, 15], got {resolution!r}")
+    return float(np.sqrt(3.0) * h3.average_hexagon_edge_length(int(resolution), unit="m"))
 
 
 def h3_cell_centers(cells: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

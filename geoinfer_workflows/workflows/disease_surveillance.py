@@ -18,7 +18,8 @@ from geoinfer_workflows.modules.data import ingest_columns
 from geoinfer_workflows.orchestrator import Context, Pipeline, Stage
 
 HOTSPOT_Z = 1.96  # two-sided 5% under the normal approximation esda reports
-NEIGHBOURS = 6  # H3 cells have six neighbours
+# First-ring contiguity: the second ring starts at sqrt(3) x the spacing (~1.73).
+NEIGHBOUR_BAND_M = 1.5 * space.h3_cell_spacing_m(H3_RESOLUTION)
 RECENT_DAYS = 14
 CLUSTER_MIN_SAMPLES = 5
 SEED_SIZE_CASES = 150
@@ -95,7 +96,7 @@ def smooth(ctx: Context) -> dict[str, Any]:
 
 def hotspots(ctx: Context) -> dict[str, Any]:
     coords = space.local_xy_m(ctx["cell_lat"], ctx["cell_lon"])
-    weights = risk.knn_weights(coords, NEIGHBOURS)
+    weights = risk.distance_band_weights(coords, NEIGHBOUR_BAND_M)
     z = risk.getis_ord_gi_star(ctx["smoothed_rate"], weights).z  # one column per disease
     return {"gi_z": z, "hotspot": z > HOTSPOT_Z}
 
