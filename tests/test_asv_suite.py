@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 from asv.util import load_json
+from asv_helpers import shared_env_dir
 
 pytestmark = pytest.mark.e2e
 
@@ -33,7 +34,7 @@ def asv_env(tmp_path_factory):
         repo=str(ROOT),
         benchmark_dir=str(ROOT / "benchmarks"),
         results_dir=str(tmp / "results"),
-        env_dir=str(tmp / "env"),
+        env_dir=str(shared_env_dir(tmp_path_factory)),  # one virtualenv build per session
         html_dir=str(tmp / "html"),
     )
     conf_path = tmp / "asv.conf.json"
