@@ -39,24 +39,23 @@ TRACKER_RUNS = 5
 MiB = 1024.0 * 1024.0
 
 
+def _median_seconds(fn: Callable[[], Any], clock: Callable[[], float], runs: int) -> float:
+    samples = []
+    for _ in range(runs):
+        start = clock()
+        fn()
+        samples.append(clock() - start)
+    return statistics.median(samples)
+
+
 def median_cpu_seconds(fn: Callable[[], Any], runs: int = TRACKER_RUNS) -> float:
     """Median process CPU seconds (user+sys) of `fn`; process_time has ns resolution,
     psutil's cpu_times ticks in 10 ms steps."""
-    samples = []
-    for _ in range(runs):
-        start = time.process_time()
-        fn()
-        samples.append(time.process_time() - start)
-    return statistics.median(samples)
+    return _median_seconds(fn, time.process_time, runs)
 
 
 def median_wall_seconds(fn: Callable[[], Any], runs: int = TRACKER_RUNS) -> float:
-    samples = []
-    for _ in range(runs):
-        start = time.perf_counter()
-        fn()
-        samples.append(time.perf_counter() - start)
-    return statistics.median(samples)
+    return _median_seconds(fn, time.perf_counter, runs)
 
 
 def traced_peak_mib(fn: Callable[[], Any]) -> float:
