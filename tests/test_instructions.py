@@ -1,0 +1,146 @@
+"""The instruction-count tracker (tools/count_instructions.py) and the RSS-growth tracker
+(tools/rss_growth.py): their mechanics, and real counts that repeat.
+
+The real callgrind runs take ~10-20 s each on this VM (interpreter start-up under
+valgrind), so this file runs two of them; a 1% change caught by the tracker inside
+`asv continuous` is shown by tests/test_trust_study.py.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import platform
+import re
+import shutil
+import statistics
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
+
+
+ci = _load("count_instructions")
+rss = _load("rss_growth")
+
+x86_64 = pytest.mark.skipif(
+    platform.machine().lower() not in ("x86_64", "amd64"), reason="x86-64 client requests"
+)
+
+
+def test_valgrind_is_installed() -> None:
+    """CI installs Debian's valgrind (.ci/run); without it the tracker would only skip."""
+    assert shutil.which("valgrind"), "apt-get install -y valgrind"
+
+
+@x86_64
+def test_client_request_is_a_no_op_natively() -> None:
+    """Outside valgrind the magic sequence must return the default (0) and not crash:
+    the fast start path is only taken when this holds."""
+    function = ci._client_request_function()
+    assert function is not None
+    assert ci.client_request(function, ci.RUNNING_ON_VALGRIND) == 0
+    assert ci.client_request(function, ci.CALLGRIND_START_INSTRUMENTATION) == 0
+    assert ci.fast_start_available()
+
+
+def test_request_codes_match_callgrind_h() -> None:
+    """VG_USERREQ_TOOL_BASE('C','T') + 4 is CALLGRIND_START_INSTRUMENTATION."""
+    header = Path("/usr/include/valgrind/callgrind.h")
+    if header.exists():  # the Debian package ships it; the codes are also fixed ABI
+        text = header.read_text()
+        enum = text[text.index("VG_USERREQ__DUMP_STATS = ") :].split("}")[0]
+        names = re.findall(r"VG_USERREQ__\w+", enum)
+        assert names.index("VG_USERREQ__START_INSTRUMENTATION") == 4, names
+    assert ci.CALLGRIND_START_INSTRUMENTATION == 0x43540004
+
+
+def test_callgrind_command_counts_only_the_toggled_function(tmp_path: Path) -> None:
+    cmd = ci.callgrind_command("valgrind", tmp_path / "out", fast_start=True, python="/py")
+    assert "--collect-atstart=no" in cmd
+    assert f"--toggle-collect={ci.TOGGLE_SYMBOL}" in cmd
+    assert f"--dump-after={ci.TOGGLE_SYMBOL}" in cmd
+    assert "--instr-atstart=no" in cmd
+    assert cmd[-1] == "/py"  # the interpreter itself, never a shell shim
+    slow = ci.callgrind_command("valgrind", tmp_path / "out", fast_start=False)
+    assert "--instr-atstart=yes" in slow
+
+
+def test_read_run_totals_orders_dumps_numerically(tmp_path: Path) -> None:
+    out = tmp_path / "callgrind.out"
+    out.write_text("events: Ir\ntotals: 0\n")  # the final dump at exit: not a run
+    for n, total in ((1, 500), (2, 700), (10, 900), (3, 600)):
+        (tmp_path / f"callgrind.out.{n}").write_text(f"events: Ir\nsummary: 1\ntotals: {total}\n")
+    assert ci.read_run_totals(out) == [500, 700, 600, 900]
+    (tmp_path / "callgrind.out.4").write_text("events: Ir\n")
+    with pytest.raises(ci.InstructionCountError):
+        ci.read_run_totals(out)
+
+
+def test_child_environment_pins_hash_seed_and_threads() -> None:
+    env = ci.child_environment({"PYTHONHASHSEED": "random", "PATH": "/bin"})
+    assert env["PYTHONHASHSEED"] == "0"
+    assert env["OPENBLAS_NUM_THREADS"] == env["OMP_NUM_THREADS"] == "1"
+    assert env["PATH"] == "/bin"
+
+
+def test_instruction_counts_repeat_across_processes() -> None:
+    """Two separate valgrind processes, same workload: medians within 0.1% (the goal
+    is 0.5%), every counted run non-empty, and far below a whole interpreter run
+    (~1.8e9), so start-up and imports are not in the count."""
+    first = ci.count_instructions("basic", "seed", runs=3, warmups=10, timeout=240)
+    second = ci.count_instructions("basic", "seed", runs=3, warmups=10, timeout=240)
+    for count in (first, second):
+        assert len(count.runs) == 3
+        assert min(count.runs) > 1e5 and max(count.runs) < 2e8
+    assert abs(first.median - second.median) / first.median < 0.001, (first, second)
+
+
+def test_unknown_workflow_is_a_lookup_error() -> None:
+    with pytest.raises(LookupError, match="no workflow"):
+        ci.count_instructions("no_such_workflow", "seed", runs=1, warmups=0, timeout=120)
+
+
+def test_rss_growth_sees_a_planted_buffer() -> None:
+    """The high-water-mark reset works here, and the growth of a run that touches a
+    known 8 MiB buffer is 8 MiB (to a few pages) above the trimmed baseline (the
+    median of five runs, as the tracker reports)."""
+    if not rss.supported():
+        pytest.fail("/proc/self/clear_refs is not writable: RSS growth cannot be measured")
+    import numpy as np
+
+    def touch_8_mib() -> None:
+        buffer = np.ones(8 * 1024 * 1024 // 8)
+        assert buffer[-1] == 1.0
+
+    growth = rss.measure_in_this_process(touch_8_mib, runs=5)
+    assert 8 * 1024 - 64 <= statistics.median(growth) <= 8 * 1024 + 512, growth
+
+
+def test_rss_growth_of_a_workflow_in_a_fresh_process() -> None:
+    result = rss.rss_growth("climate_analysis", "standard", runs=3, timeout=120)
+    assert len(result.runs_kib) == 3
+    # The workflow's arrays are tens of MiB (the traced peak is ~41 MiB).
+    assert 10 < result.median_mib < 200, result
+    assert max(result.runs_kib) - min(result.runs_kib) < 0.02 * max(result.runs_kib)
+
+
+def test_cli_prints_json() -> None:
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "tools" / "rss_growth.py"), "basic", "standard", "--runs", "1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert '"median_mib"' in proc.stdout
