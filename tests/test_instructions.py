@@ -95,15 +95,16 @@ def test_child_environment_pins_hash_seed_and_threads() -> None:
 
 
 def test_instruction_counts_repeat_across_processes() -> None:
-    """Two separate valgrind processes, same workload: medians within 0.1% (the goal
-    is 0.5%), every counted run non-empty, and far below a whole interpreter run
-    (~1.8e9), so start-up and imports are not in the count."""
+    """Two separate valgrind processes, same workload: medians within the issue's 0.5%
+    goal, every counted run non-empty, and far below a whole interpreter run (~1.8e9),
+    so start-up and imports are not in the count. (A 0.1% bound failed in CI: basic at
+    seed is only ~1.8e6 instructions, and two processes differed by 2,095 of them.)"""
     first = ci.count_instructions("basic", "seed", runs=3, warmups=10, timeout=240)
     second = ci.count_instructions("basic", "seed", runs=3, warmups=10, timeout=240)
     for count in (first, second):
         assert len(count.runs) == 3
         assert min(count.runs) > 1e5 and max(count.runs) < 2e8
-    assert abs(first.median - second.median) / first.median < 0.001, (first, second)
+    assert abs(first.median - second.median) / first.median < 0.005, (first, second)
 
 
 def test_unknown_workflow_is_a_lookup_error() -> None:
