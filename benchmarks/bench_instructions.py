@@ -16,15 +16,10 @@ Where valgrind is absent the benchmarks are skipped (NotImplementedError in setu
 
 from __future__ import annotations
 
-import importlib.util
 import platform
 import shutil
-import sys
-from pathlib import Path
 
 from . import common
-
-_TOOL = Path(__file__).resolve().parents[1] / "tools" / "count_instructions.py"
 
 SIZES = [size for size in common.WORKFLOW_SIZES if size != "large"]
 COUNTED_RUNS = 3
@@ -32,14 +27,6 @@ COUNTED_RUNS = 3
 # package's caches settle over ~10 small runs; a `standard` run is long enough that the
 # few-thousand-instruction settling is lost in it, and its warm-ups cost more.
 WARMUPS = {"seed": 10, "standard": 3}
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("count_instructions", _TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 class WorkflowInstructions:
@@ -59,11 +46,8 @@ class WorkflowInstructions:
             raise NotImplementedError("valgrind not installed: no instruction counts")
         if platform.system() != "Linux":
             raise NotImplementedError("callgrind counts are taken on Linux only")
-        from geoinfer_workflows.workflows import WORKFLOWS
-
-        if workflow not in WORKFLOWS:
-            raise NotImplementedError(f"workflow {workflow!r} does not exist at this commit")
-        self.tool = _load_tool()
+        common.require_workflow(workflow)
+        self.tool = common.load_tool("count_instructions")
 
     def track_instructions(self, workflow: str, size: str) -> float:
         count = self.tool.count_instructions(

@@ -17,25 +17,12 @@ would alarm on noise. Measured on this VM, two fresh processes agreed to 0.04% (
 
 from __future__ import annotations
 
-import importlib.util
 import platform
-import sys
-from pathlib import Path
 
 from . import common
 
-_TOOL = Path(__file__).resolve().parents[1] / "tools" / "rss_growth.py"
-
 SIZES = [size for size in common.WORKFLOW_SIZES if size != "seed"]
 RUNS = 5  # measured runs per process; the median is reported
-
-
-def _load_tool():
-    spec = importlib.util.spec_from_file_location("rss_growth", _TOOL)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
 
 
 class WorkflowRssGrowth:
@@ -50,11 +37,8 @@ class WorkflowRssGrowth:
     def setup(self, workflow: str, size: str) -> None:
         if platform.system() != "Linux":
             raise NotImplementedError("needs /proc/self/clear_refs (Linux)")
-        from geoinfer_workflows.workflows import WORKFLOWS
-
-        if workflow not in WORKFLOWS:
-            raise NotImplementedError(f"workflow {workflow!r} does not exist at this commit")
-        self.tool = _load_tool()
+        common.require_workflow(workflow)
+        self.tool = common.load_tool("rss_growth")
         if not self.tool.supported():
             raise NotImplementedError("the kernel's peak-RSS mark cannot be reset here")
 

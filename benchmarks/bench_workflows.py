@@ -16,8 +16,7 @@ from . import common
 def _pipeline(workflow: str):
     from geoinfer_workflows.workflows import WORKFLOWS
 
-    if workflow not in WORKFLOWS:
-        raise NotImplementedError(f"workflow {workflow!r} does not exist at this commit")
+    common.require_workflow(workflow)
     return WORKFLOWS[workflow].pipeline
 
 

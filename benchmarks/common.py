@@ -9,13 +9,17 @@ package, so builders only use long-standing public API.
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import statistics
+import sys
 import time
 import tracemalloc
 from collections.abc import Callable
 from functools import cache
+from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 # One BLAS/OpenMP thread (asv.conf.json sets these too; this covers `--python=same`).
@@ -72,6 +76,24 @@ def traced_peak_mib(fn: Callable[[], Any]) -> float:
     finally:
         tracemalloc.stop()
     return (peak - baseline) / MiB
+
+
+def require_workflow(name: str) -> None:
+    """Skip (NotImplementedError, asv's convention) where the commit under test lacks it."""
+    from geoinfer_workflows.workflows import WORKFLOWS
+
+    if name not in WORKFLOWS:
+        raise NotImplementedError(f"workflow {name!r} does not exist at this commit")
+
+
+def load_tool(name: str) -> ModuleType:
+    """Import tools/NAME.py, a script folder rather than a package, as module NAME."""
+    path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(name, path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # dataclasses look their module up there
+    spec.loader.exec_module(module)
+    return module
 
 
 @cache
