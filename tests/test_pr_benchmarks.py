@@ -7,7 +7,7 @@ base, in a throwaway clone with three PR branches off main:
 
 Each run is lean (one benchmark, one round per commit via `-a rounds=1`); the virtualenv
 is the one the session's other asv tests share. The exit statuses must never be confused:
-slower is 1, a failed benchmark is 2 (never reported as slower), no change is 0, and a
+slower is 1, a failed benchmark is 4 (never reported as slower), no change is 0, and a
 comparison that could not run is 3.
 """
 
@@ -131,7 +131,7 @@ def test_slowdown_exits_1_and_the_table_names_it(pr_repo: PrRepo) -> None:
 
 def test_failure_exits_2_and_is_not_called_a_slowdown(pr_repo: PrRepo) -> None:
     run = run_tool(pr_repo, "pr-broken", TIME_BASIC_SEED)
-    assert run.status == 2, run.output
+    assert run.status == pr.Outcome.FAILED, run.output
     assert "KeyError: 'no_such_column'" in run.output  # asv's --show-stderr
     assert "FAILED" in run.comment and "SLOWER" not in run.comment
     [row] = [r for r in rows_of(run.comment) if r[0] == TIME_ROW]

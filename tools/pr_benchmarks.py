@@ -11,9 +11,10 @@ with the environment variable GEOINFER_PR_FACTOR (the trust study's choice goes 
 Exit status, never conflated:
     0  no benchmark slower than the factor (some may be faster)
     1  slower: asv continuous found a statistically significant slowdown (its exit 1)
-    2  a benchmark failed (raised or timed out) at BASE or HEAD (asv's exit 2), whatever
-       the timings say: a broken benchmark is not a slowdown
+    2  usage error: bad arguments, or a --results-dir this tool may not empty
     3  could not compare: shallow clone, unknown commit, no machine, asv itself failed
+    4  a benchmark failed (raised or timed out) at BASE or HEAD (asv's exit 2), whatever
+       the timings say: a broken benchmark is not a slowdown
 """
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ INTERLEAVE_ROUNDS = True
 # One thread for BLAS/OpenMP: extra threads on a small runner scatter the timings.
 BENCH_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 WORK_DIR = Path("artifacts") / "pr-benchmarks"  # results and the comment, gitignored
+# Written into every results folder this tool creates: the only folders it will ever empty.
+OWNER_MARK = ".pr-benchmarks-scratch"
 MAIN_BRANCH = "main"
 # -----------------------------------------------------------------------------------------
 
@@ -65,14 +68,45 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 class Outcome(IntEnum):
+    """The project's exit-code table (README "Exit codes")."""
+
     NO_CHANGE = 0
-    SLOWER = 1
-    FAILED = 2
-    ERROR = 3
+    SLOWER = 1  # a finding
+    USAGE = 2  # bad arguments: nothing was run or deleted
+    ERROR = 3  # cannot run the comparison
+    FAILED = 4  # a benchmark raised or timed out (a finding of its own)
 
 
 class SetupError(Exception):
     """The comparison cannot run (exit 3); the message says what to do."""
+
+
+class UnsafeResultsDir(SetupError):
+    """--results-dir names a folder this tool did not create: never emptied."""
+
+
+def prepare_results_dir(path: Path) -> Path:
+    """An empty scratch folder for this run's results, marked as the tool's own.
+
+    The folder is emptied before asv runs, so only a folder that is missing, empty, or
+    carries OWNER_MARK (created by an earlier run of this tool) is accepted. Anything else
+    (the committed `.asv/results`, the checkout, a home folder) is refused untouched: a
+    mistyped option must never delete a user's files.
+    """
+    path = path.resolve()
+    if path.exists() or path.is_symlink():
+        if not path.is_dir() or path.is_symlink():
+            raise UnsafeResultsDir(f"--results-dir {path} is not a plain folder: refused")
+        owned = (path / OWNER_MARK).is_file()
+        if not owned and any(path.iterdir()):
+            raise UnsafeResultsDir(
+                f"--results-dir {path} is not empty and was not created by this tool "
+                f"(no {OWNER_MARK}): refused, nothing deleted. Pass a new or empty folder."
+            )
+        shutil.rmtree(path)
+    path.mkdir(parents=True)
+    (path / OWNER_MARK).write_text("scratch results of tools/pr_benchmarks.py\n")
+    return path
 
 
 @dataclass(frozen=True)
@@ -381,7 +415,8 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--machine", help="asv machine name (default: this host)")
     parser.add_argument("--output", type=Path, help=f"Markdown file ({WORK_DIR}/comment.md)")
     parser.add_argument(
-        "--results-dir", type=Path, help=f"scratch results, emptied first ({WORK_DIR}/results)"
+        "--results-dir", type=Path, help=f"scratch results: a new or empty folder, or one this tool made "
+        f"(emptied first; anything else is refused) ({WORK_DIR}/results)"
     )
     parser.add_argument(
         "--attribute", "-a", action="append", default=[], help="asv -a override, e.g. rounds=1"
@@ -399,8 +434,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results_dir = args.results_dir or repo / WORK_DIR / "results"
         factor = factor_setting()
         base, head = resolve_commits(repo, args.base, args.head)
-        shutil.rmtree(results_dir, ignore_errors=True)
-        results_dir.mkdir(parents=True)
+        results_dir = prepare_results_dir(results_dir)
         with tempfile.TemporaryDirectory() as tmp:
             config = write_config(repo, results_dir, Path(tmp) / "asv.conf.json")
             ensure_machine(args.machine, config, env)
@@ -417,6 +451,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print("$ asv", " ".join(cmd[4:]), flush=True)
             returncode, log = run_streaming(cmd, env, repo)
         comparison = compare_results(results_dir, base, head, factor, _units(results_dir))
+    except UnsafeResultsDir as exc:
+        print(f"pr_benchmarks: {exc}", file=sys.stderr)
+        return Outcome.USAGE
     except (SetupError, UserError) as exc:
         print(f"pr_benchmarks: cannot compare: {exc}", file=sys.stderr)
         return Outcome.ERROR
