@@ -415,8 +415,10 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument("--machine", help="asv machine name (default: this host)")
     parser.add_argument("--output", type=Path, help=f"Markdown file ({WORK_DIR}/comment.md)")
     parser.add_argument(
-        "--results-dir", type=Path, help=f"scratch results: a new or empty folder, or one this tool made "
-        f"(emptied first; anything else is refused) ({WORK_DIR}/results)"
+        "--results-dir",
+        type=Path,
+        help=f"scratch results: a new or empty folder, or one this tool made "
+        f"(emptied first; anything else is refused) ({WORK_DIR}/results)",
     )
     parser.add_argument(
         "--attribute", "-a", action="append", default=[], help="asv -a override, e.g. rounds=1"
