@@ -32,8 +32,9 @@ import io
 import json
 import operator
 import os
+import stat
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from itertools import chain, islice
@@ -48,6 +49,7 @@ from geoinfer_workflows.table import PointTable
 __all__ = [
     "COLUMN_ALIASES",
     "MAX_ABS_VALUE",
+    "REJECTION_KINDS",
     "T_MAX",
     "T_MIN",
     "IngestResult",
@@ -57,6 +59,7 @@ __all__ = [
     "ingest_csv",
     "ingest_geojson",
     "ingest_records",
+    "iter_csv_batches",
 ]
 
 COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
@@ -66,6 +69,24 @@ COLUMN_ALIASES: dict[str, tuple[str, ...]] = {
     "value": ("value",),
 }
 CANONICAL = tuple(COLUMN_ALIASES)
+# The one vocabulary of rejection kinds (`Rejection.kind`), for every source and for the
+# chunked CSV path: a row's own structure first, then per field in CANONICAL order.
+REJECTION_KINDS: tuple[str, ...] = (
+    "wrong field count",
+    "malformed record",
+    "record not a mapping",
+    "not a feature",
+    "bad properties",
+    "missing geometry",
+    "geometry not Point",
+    "bad coordinates",
+    *(f"{problem} {name}" for name in CANONICAL for problem in ("missing", "unparseable")),
+    *(f"{name} not finite" for name in CANONICAL),
+    "lat out of range",
+    "lon out of range",
+    "timestamp out of range",
+    "value implausible magnitude",
+)
 LAT_RANGE = (-90.0, 90.0)
 LON_RANGE = (-180.0, 180.0)
 MAX_ABS_VALUE = 1e12  # beyond this a reading is a unit or encoding error, not a measurement
@@ -163,9 +184,16 @@ def _decode(data: bytes) -> str:
         ) from None
 
 
-def _read_path(path: Path) -> str:
+def _open_regular(path: Path) -> IO[bytes]:
+    """`path` opened for reading, if it is a regular file.
+
+    WHY: ingestion reads its input to the end, so a device (/dev/zero: until memory runs
+    out), a FIFO (blocks until a writer appears) or a directory is refused up front. The
+    open is non-blocking, so even a FIFO without a writer answers at once.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
     try:
-        return _decode(path.read_bytes())
+        fd = os.open(path, flags)
     except FileNotFoundError:
         raise IngestError(
             f"no such file: {str(path)!r} (a str without a line break or comma is taken as a "
@@ -173,6 +201,24 @@ def _read_path(path: Path) -> str:
         ) from None
     except OSError as err:
         raise IngestError(f"cannot read {str(path)!r}: {err.strerror}") from None
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        kind = "a directory" if stat.S_ISDIR(mode) else "a device, FIFO or socket"
+        raise IngestError(
+            f"{str(path)!r} is not a regular file ({kind}); ingestion reads regular files only"
+        )
+    os.set_blocking(fd, True)
+    return os.fdopen(fd, "rb")
+
+
+def _read_path(path: Path) -> str:
+    with _open_regular(path) as fh:
+        try:
+            data = fh.read()
+        except OSError as err:
+            raise IngestError(f"cannot read {str(path)!r}: {err.strerror}") from None
+    return _decode(data)
 
 
 def _read_text(source: Any, *, text: bool | None) -> str:
@@ -245,6 +291,29 @@ def _resolve_names(
 # ------------------------------------------------------------------------- cell parsing
 
 
+def _lenient_cells(cells: Sequence[Any]) -> list[int]:
+    """Indices of cells float() would read but the strict number rule refuses.
+
+    WHY: float() also takes "4_5" (45), Arabic-Indic or other non-ASCII digits, a
+    non-breaking space and bytes. In a data file those are typos or encoding accidents, not
+    numbers, so every path (CSV, records, GeoJSON, extras, epoch timestamps) refuses them
+    through this one rule. One join and two C-level scans clear a clean column of text.
+    """
+    kinds = set(map(type, cells))
+    if kinds <= {str}:
+        joined = "".join(cells)
+        if joined.isascii() and "_" not in joined:
+            return []
+    elif not any(issubclass(k, str | bytes | bytearray) for k in kinds):
+        return []
+    return [
+        i
+        for i, c in enumerate(cells)
+        if isinstance(c, bytes | bytearray)
+        or (isinstance(c, str) and (not c.isascii() or "_" in c))
+    ]
+
+
 def _float_or_nan(cell: Any) -> float:
     try:
         return float(cell)
@@ -272,6 +341,11 @@ def _parse_float_cells(cells: Sequence[Any]) -> tuple[np.ndarray, np.ndarray]:
     n = len(cells)
     out = np.empty(n, dtype=np.float64)
     bad: list[int] = []
+    lenient = _lenient_cells(cells)
+    if lenient:  # None fails float(), so these land among the failures like any garbage
+        cells = list(cells)
+        for i in lenient:
+            cells[i] = None
     it = iter(cells)
     pos = 0
     while pos < n:
@@ -334,6 +408,7 @@ def _to_list(cells: Sequence[Any] | np.ndarray) -> list[Any] | tuple[Any, ...]:
 # ISO 8601 parsing on code points ------------------------------------------------------
 
 _C = {c: ord(c) for c in "0-:T t.,Zz+"}
+_ASCII_BLANKS = "".join(map(chr, range(1, 33)))  # space and control characters
 # Zone offsets: (characters, digit positions after the sign, colon position or None).
 _ZONE_FORMS = ((6, (1, 2, 4, 5), 3), (5, (1, 2, 3, 4), None), (3, (1, 2), None))
 
@@ -469,7 +544,10 @@ def _timestamp_text(cell: Any) -> str:
     if isinstance(cell, np.datetime64):
         return "" if np.isnat(cell) else str(cell)
     if isinstance(cell, int | float | np.integer | np.floating):
-        return repr(float(cell))
+        try:
+            return repr(float(cell))
+        except OverflowError:  # an int beyond float range (a 400-digit "timestamp")
+            return "?"
     return "?"
 
 
@@ -487,27 +565,31 @@ def _parse_timestamp_cells(
         values, bad = _parse_float_cells(cells)
         return np.floor(values), *_split_failures(cells, bad, n)
     texts = cells if kinds <= {str} else [_timestamp_text(c) for c in cells]
-    try:  # all epoch strings: one pass; an ISO column fails on its first cell
-        values = np.fromiter(map(float, texts), dtype=np.float64, count=n)
-    except (ValueError, TypeError, OverflowError):
-        pass
-    else:
-        return np.floor(values), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    if not _lenient_cells(texts):
+        try:  # all epoch strings: one pass; an ISO column fails on its first cell
+            values = np.fromiter(map(float, texts), dtype=np.float64, count=n)
+        except (ValueError, TypeError, OverflowError):
+            pass
+        else:
+            return np.floor(values), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
+    # Per cell from here on, with the same verdict as the pass above for every cell, so
+    # that no row's fate depends on its neighbours (or on where a batch boundary falls).
     lengths = np.fromiter(map(len, texts), dtype=np.intp, count=n)
-    too_long = lengths > _MAX_TIMESTAMP_CHARS
+    too_long = lengths > _MAX_TIMESTAMP_CHARS  # never ISO; still read as epoch seconds
+    short = texts
     if too_long.any():
-        texts = ["" if long else s for s, long in zip(texts, too_long.tolist(), strict=True)]
-    u = np.array(texts, dtype=str)
+        short = ["" if long else s for s, long in zip(texts, too_long.tolist(), strict=True)]
+    u = np.array(short, dtype=str)
     cp = _CodePoints(u)
     if cp.padded().any():
-        u = np.char.strip(u)
+        u = np.char.strip(u, _ASCII_BLANKS)  # what `padded` tests; float() strips the same
         cp = _CodePoints(u)
     values = _parse_iso(cp)
     iso = cp.at(4) == _C["-"]
-    unparseable = too_long | (iso & np.isnan(values))
-    numeric = np.flatnonzero(~iso & ~too_long)
+    unparseable = iso & np.isnan(values)
+    numeric = np.flatnonzero(~iso)
     if numeric.size:
-        epoch, bad = _parse_float_cells(u[numeric].tolist())
+        epoch, bad = _parse_float_cells([texts[i] for i in numeric.tolist()])
         values[numeric] = np.floor(epoch)
         unparseable[numeric[bad]] = True
     missing = (cp.length == 0) & ~too_long
@@ -537,13 +619,13 @@ class _Field:
     def ok(self) -> np.ndarray:
         return (self.values >= self.lo) & (self.values <= self.hi)
 
-    def with_bad_cells(self, offset: int) -> _Field:
-        """This field keeping only its unparseable cells, keyed by row index + `offset`.
+    def with_bad_cells(self) -> _Field:
+        """This field keeping only its unparseable cells, keyed by row index.
 
         The reasons quote only those cells, so the rest of the source text can be freed.
         """
         bad = np.flatnonzero(self.unparseable).tolist() if self.unparseable is not None else []
-        cells = {offset + i: self.cells[i] for i in bad} if self.cells is not None else None
+        cells = {i: self.cells[i] for i in bad} if self.cells is not None else None
         return _Field(
             self.name, self.values, self.lo, self.hi, self.missing, self.unparseable, cells
         )
@@ -564,8 +646,16 @@ class _Field:
         return _range_reason(name, v)
 
 
+def _int_text(cell: int) -> str:
+    """Decimal text of an int, or exact hex beyond Python's int-to-str digit limit (4300)."""
+    try:
+        return str(cell)
+    except ValueError:
+        return hex(cell)
+
+
 def _quote(cell: Any) -> str:
-    text = repr(cell)
+    text = _int_text(cell) if type(cell) is int else repr(cell)
     return text if len(text) <= 40 else text[:37] + "..."
 
 
@@ -666,8 +756,13 @@ def _text(cell: Any) -> str:
         return ""
     if isinstance(cell, str):
         return cell
+    if isinstance(cell, int) and not isinstance(cell, bool):
+        return _int_text(cell)
     if isinstance(cell, dict | list):
-        return json.dumps(cell)
+        try:
+            return json.dumps(cell)
+        except (ValueError, TypeError, RecursionError):  # a huge int or a cycle inside
+            return repr(cell)[:_MAX_UNICODE_CHARS]
     return str(cell)
 
 
@@ -684,7 +779,7 @@ def _extra_column(cells: Sequence[Any], keep: np.ndarray | None) -> np.ndarray:
     """float64 when every accepted cell is a number, else their text (never lost)."""
     chosen = _pick_cells(cells, keep)
     kinds = set(map(type, chosen))
-    if not any(issubclass(k, bool | np.bool_) for k in kinds):
+    if not any(issubclass(k, bool | np.bool_) for k in kinds) and not _lenient_cells(chosen):
         try:
             return np.fromiter(map(float, chosen), dtype=np.float64, count=len(chosen))
         except (ValueError, TypeError, OverflowError):
@@ -720,6 +815,15 @@ def _first_char(content: str) -> str:
     return (content[:4096].lstrip() or content.lstrip())[:1]
 
 
+def _check_not_json(head: str) -> None:
+    """A CSV reader would misreport a JSON document row by row: say what it is instead."""
+    if head[:1] in ("{", "["):
+        raise IngestError(
+            f"not CSV: the input looks like JSON (it starts with {head[0]!r}); use "
+            "ingest_geojson() for a FeatureCollection, or ingest() to dispatch by content"
+        )
+
+
 def _check_csv_text(content: str) -> None:
     """Whole-input problems a CSV parser would misreport row by row."""
     head = _first_char(content)
@@ -727,11 +831,7 @@ def _check_csv_text(content: str) -> None:
         raise IngestError(
             "empty input: no header row (expected a header naming lat, lon, timestamp, value)"
         )
-    if head[0] in "{[":
-        raise IngestError(
-            f"not CSV: the input looks like JSON (it starts with {head[0]!r}); use "
-            "ingest_geojson() for a FeatureCollection, or ingest() to dispatch by content"
-        )
+    _check_not_json(head)
     nul = content.find("\x00")
     if nul >= 0:
         raise IngestError(
@@ -740,11 +840,57 @@ def _check_csv_text(content: str) -> None:
         )
 
 
-def _csv_batches(reader: Iterator[list[str]]) -> Iterator[list[list[str]]]:
-    """Non-blank csv records in lists of at most `_CSV_BATCH_ROWS`."""
-    records = filter(None, reader)
-    while batch := list(islice(records, _CSV_BATCH_ROWS)):
-        yield batch
+def _file_lines(fh: IO[str], name: str) -> Iterator[str]:
+    """Lines of a text file with the whole-input checks `_check_csv_text` makes of text.
+
+    A file is streamed rather than read whole, so NUL, non-UTF-8 bytes and JSON are caught
+    line by line here; the verdict is the same IngestError either way.
+    """
+    number = 0
+    started = False
+    try:
+        for number, line in enumerate(fh, 1):
+            if "\x00" in line:
+                raise IngestError(f"not CSV: NUL character on line {number} of {name}; binary?")
+            if not started and line.strip():
+                _check_not_json(line.lstrip())
+                started = True
+            yield line
+    except UnicodeDecodeError as err:
+        raise IngestError(
+            f"{name} is not valid UTF-8: byte 0x{err.object[err.start]:02x} after line "
+            f"{number} cannot be decoded; re-save the file as UTF-8"
+        ) from None
+
+
+_MALFORMED = object()  # first cell of a record the csv module could not parse
+
+
+def _tolerant_records(reader: Any) -> Iterator[list[Any]]:
+    """Every record of a csv reader; a malformed one becomes ``[_MALFORMED, why]``.
+
+    WHY: a stray character after a closing quote or one over-long field is a problem of
+    one row, and must quarantine that row, not fail the file. After such an error the csv
+    module drops the rest of the offending line and resumes on the next one. Two errors
+    concern the input as a whole and raise: a quoted field still open at the end of the
+    input, and an over-long field spanning several lines (both: a quote never closed).
+    """
+    done = 0  # lines consumed by the records before the current one
+    while True:
+        try:
+            for record in reader:
+                yield record
+                done = reader.line_num
+            return
+        except csv.Error as err:
+            unclosed = "end of data" in str(err)
+            if unclosed or ("field limit" in str(err) and reader.line_num - done > 1):
+                raise IngestError(
+                    f"not CSV: {err} at line {reader.line_num}; a quoted field opened on line "
+                    f"{done + 1} is probably never closed"
+                ) from None
+            yield [_MALFORMED, f"malformed CSV record on line {reader.line_num}: {err}"]
+            done = reader.line_num
 
 
 def _drop_blank_lines(rows: list[list[str]], width: int) -> list[list[str]]:
@@ -758,22 +904,32 @@ def _drop_blank_lines(rows: list[list[str]], width: int) -> list[list[str]]:
 
 @dataclass(frozen=True)
 class _CsvBatch:
-    """One batch of CSV records parsed to arrays; its Python str objects are already gone."""
+    """One batch of CSV records parsed to arrays; its Python str objects are already gone.
+
+    Row indices (in `structural` and the fields' `cells`) count from the batch's first row.
+    """
 
     n: int
-    fields: list[_Field]  # `cells` keeps only the unparseable cells, by global row index
+    fields: list[_Field]  # `cells` keeps only the unparseable cells
     structural: Structural
     extras: dict[str, np.ndarray]
 
 
+def _record_problem(record: list[Any], width: int) -> tuple[str, str]:
+    """(kind, reason) of a record that cannot be split into the header's columns."""
+    if record[0] is _MALFORMED:
+        return "malformed record", record[1]
+    return "wrong field count", f"expected {width} fields, got {len(record)}"
+
+
 def _parse_csv_batch(
-    data: list[list[str]], width: int, fields: dict[str, int], extras: dict[str, int], offset: int
+    data: list[list[Any]], width: int, fields: dict[str, int], extras: dict[str, int]
 ) -> _CsvBatch:
     data = _drop_blank_lines(data, width)
     lengths = np.fromiter(map(len, data), dtype=np.intp, count=len(data))
     structural: Structural = {}
-    for i in np.flatnonzero(lengths != width).tolist():
-        structural[offset + i] = ("wrong field count", f"expected {width} fields, got {lengths[i]}")
+    for i in np.flatnonzero(lengths != width).tolist():  # width >= 4 > len([_MALFORMED, why])
+        structural[i] = _record_problem(data[i], width)
         data[i] = [""] * width
     columns = list(zip(*data, strict=True)) if data else [()] * width
     parsed = [
@@ -784,21 +940,68 @@ def _parse_csv_batch(
     ]
     return _CsvBatch(
         n=len(data),
-        fields=[f.with_bad_cells(offset) for f in parsed],
+        fields=[f.with_bad_cells() for f in parsed],
         structural=structural,
         extras={name: _text_column(columns[j]) for name, j in extras.items()},
     )
 
 
-def _concat_fields(batches: Sequence[_CsvBatch]) -> list[_Field]:
+def _csv_header(header: list[Any] | None, hint: str) -> tuple[int, dict[str, int], dict[str, int]]:
+    """(number of columns, positions of the four fields, positions of the extras)."""
+    if header is None:
+        raise IngestError("empty input: only blank lines, no header row")
+    if header[0] is _MALFORMED:
+        raise IngestError(f"not CSV: the header row is malformed ({header[1]})")
+    if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
+        hint += "; the header has no comma: the delimiter must be ','"
+    fields, extras = _resolve_names(header, required=CANONICAL, what="CSV header", hint=hint)
+    return len(header), fields, extras
+
+
+def _parsed_csv_batches(
+    lines: Iterable[str], *, batch_rows: int, keep_extras: bool, hint: str = ""
+) -> Iterator[_CsvBatch]:
+    """The one CSV parser and rulebook: records (quoted newlines included) in batches.
+
+    WHY batches: a million csv records are ~5 million small Python objects; made all at
+    once, their memory is fresh pages from the OS each time, and on a VM the page faults
+    cost more than the parsing. Batches reuse the same memory and bound the peak. Every
+    rule is per row, so no verdict depends on where a batch boundary falls. At least one
+    batch is yielded (an empty one for a header-only input).
+    """
+    reader = csv.reader(lines, **_CSV_DIALECT)
+    records = filter(None, _tolerant_records(reader))
+    width, fields, extras = _csv_header(next(records, None), hint)
+    kept = extras if keep_extras else {}
+    first = True
+    while True:
+        with _gc_paused():
+            data = list(islice(records, batch_rows))
+            if not data and not first:
+                return
+            batch = _parse_csv_batch(data, width, fields, kept)
+        first = False
+        yield batch
+
+
+def _concat_batches(batches: Sequence[_CsvBatch]) -> tuple[int, list[_Field], Structural]:
+    """(rows, fields, structural problems) of consecutive batches, rows renumbered."""
     if len(batches) == 1:
-        return batches[0].fields
+        return batches[0].n, batches[0].fields, batches[0].structural
+    offsets = np.cumsum([0] + [b.n for b in batches]).tolist()
+    structural = {
+        offset + i: why
+        for b, offset in zip(batches, offsets, strict=False)
+        for i, why in b.structural.items()
+    }
     out = []
     for k, first in enumerate(batches[0].fields):
         parts = [b.fields[k] for b in batches]
-        cells: dict[int, Any] = {}
-        for part in parts:
-            cells.update(part.cells or {})
+        cells = {
+            offset + i: cell
+            for part, offset in zip(parts, offsets, strict=False)
+            for i, cell in (part.cells or {}).items()
+        }
         out.append(
             _Field(
                 first.name,
@@ -810,7 +1013,7 @@ def _concat_fields(batches: Sequence[_CsvBatch]) -> list[_Field]:
                 cells,
             )
         )
-    return out
+    return offsets[-1], out, structural
 
 
 def _text_extras(batches: Sequence[_CsvBatch]) -> Callable[[np.ndarray | None], dict]:
@@ -821,46 +1024,62 @@ def _text_extras(batches: Sequence[_CsvBatch]) -> Callable[[np.ndarray | None], 
         for name in batches[0].extras:
             column = np.concatenate([b.extras[name] for b in batches])
             chosen = column if keep is None else column[keep]
-            try:
-                out[name] = chosen.astype(np.float64)
-            except (ValueError, TypeError, OverflowError):
-                out[name] = chosen
+            out[name] = _float_or_text(chosen)
         return out
 
     return build
 
 
-def _csv_from_text(content: str, *, hint: str = "") -> IngestResult:
-    """Parse and validate CSV text in bounded batches.
+def _no_extras(keep: np.ndarray | None) -> dict[str, np.ndarray]:
+    return {}
 
-    WHY batches: a million csv records are ~5 million small Python objects; made all at
-    once, their memory is fresh pages from the OS each time, and on a VM the page faults
-    cost more than the parsing. Batches reuse the same memory and bound the peak.
-    """
-    _check_csv_text(content)
-    reader = csv.reader(io.StringIO(content, newline=""), **_CSV_DIALECT)
-    batches = _csv_batches(reader)
-    offset = 0
+
+def _float_or_text(column: np.ndarray) -> np.ndarray:
+    """float64 when every cell is a number by the strict rule, else the text as is."""
+    if column.size and _lenient_cells(column.tolist()):
+        return column
     try:
-        with _gc_paused():
-            first = next(batches, [])
-            if not first:
-                raise IngestError("empty input: only blank lines, no header row")
-            header = first[0]
-            if len(header) == 1 and any(sep in header[0] for sep in ";\t|"):
-                hint += "; the header has no comma: the delimiter must be ','"
-            fields, extras = _resolve_names(
-                header, required=CANONICAL, what="CSV header", hint=hint
-            )
-            parsed: list[_CsvBatch] = []
-            for data in chain([first[1:]], batches):
-                parsed.append(_parse_csv_batch(data, len(header), fields, extras, offset))
-                offset += parsed[-1].n
-    except csv.Error as err:
-        hint = "; a quoted field is probably never closed" if "end of data" in str(err) else ""
-        raise IngestError(f"not CSV: {err} at line {reader.line_num}{hint}") from None
-    structural = {i: why for b in parsed for i, why in b.structural.items()}
-    return _assemble(offset, _concat_fields(parsed), _text_extras(parsed), structural)
+        return column.astype(np.float64)
+    except (ValueError, TypeError, OverflowError):
+        return column
+
+
+def _csv_from_text(content: str, *, hint: str = "") -> IngestResult:
+    """Parse and validate CSV text (see `_parsed_csv_batches`)."""
+    _check_csv_text(content)
+    lines = io.StringIO(content, newline="")
+    batches = list(
+        _parsed_csv_batches(lines, batch_rows=_CSV_BATCH_ROWS, keep_extras=True, hint=hint)
+    )
+    n, fields, structural = _concat_batches(batches)
+    return _assemble(n, fields, _text_extras(batches), structural)
+
+
+def iter_csv_batches(
+    path: str | os.PathLike[str], *, batch_rows: int
+) -> Iterator[tuple[int, IngestResult]]:
+    """Stream a CSV file as (number of its first row, validated result) per batch.
+
+    The same parser, rules, reasons and row numbers as `ingest_csv` (which reads the file
+    whole), in memory O(batch_rows): a batch's rejected rows are numbered within the
+    batch, so the file row of a rejection is ``first_row + rejection.row - 1``. Extra
+    columns are not kept. Raises IngestError for what `ingest_csv` would refuse as a whole
+    (no header, a missing column, not UTF-8, NUL, not a regular file), possibly after
+    yielding the batches before the problem.
+    """
+    if not isinstance(batch_rows, int) or isinstance(batch_rows, bool) or batch_rows < 1:
+        raise ParameterError(f"batch_rows must be a positive integer, got {batch_rows!r}")
+    name = str(path)
+    with (
+        _open_regular(Path(path)) as raw,
+        io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh,
+    ):
+        lines = _file_lines(fh, name)
+        first_row = 1
+        for batch in _parsed_csv_batches(lines, batch_rows=batch_rows, keep_extras=False):
+            if batch.n:
+                yield first_row, _assemble(batch.n, batch.fields, _no_extras, batch.structural)
+            first_row += batch.n
 
 
 def ingest_csv(source: Source, *, text: bool | None = None) -> IngestResult:
@@ -1035,13 +1254,27 @@ def _parse_json(content: str) -> Any:
         raise IngestError("empty input: no JSON document")
     try:
         with _gc_paused():  # millions of small dicts and floats, none in a cycle
-            return json.loads(content)
+            try:
+                return json.loads(content)
+            except json.JSONDecodeError:
+                raise
+            except ValueError:  # an integer beyond the int-to-str limit: rare, so retried
+                return json.loads(content, parse_int=_json_int)
     except json.JSONDecodeError as err:
         raise IngestError(
             f"invalid JSON at line {err.lineno}, column {err.colno}: {err.msg}"
         ) from None
     except RecursionError:
         raise IngestError("invalid JSON: nested too deeply") from None
+
+
+def _json_int(text: str) -> int | float:
+    """A JSON integer; one past Python's 4300-digit limit becomes float (inf).
+
+    No field accepts a number that large, so its row is quarantined as not finite, and an
+    extra column keeps it as inf, instead of the whole document failing to parse.
+    """
+    return int(text) if len(text) < 4300 else float(text)
 
 
 def ingest_geojson(source: Source | Mapping[str, Any], *, text: bool | None = None) -> IngestResult:
@@ -1074,6 +1307,45 @@ def _numeric_column_field(name: str, array: np.ndarray, bounds: tuple[float, flo
     raise IngestError(f"{name} must be numeric, got dtype {array.dtype}")
 
 
+# Seconds per datetime64 unit; months and years by their Gregorian mean, which is only
+# used to tell values far outside the accepted range from the rest.
+_UNIT_SECONDS = {
+    "Y": 31_556_952.0,
+    "M": 2_629_746.0,
+    "W": 604_800.0,
+    "D": 86_400.0,
+    "h": 3600.0,
+    "m": 60.0,
+    "s": 1.0,
+    "ms": 1e-3,
+    "us": 1e-6,
+    "ns": 1e-9,
+    "ps": 1e-12,
+    "fs": 1e-15,
+    "as": 1e-18,
+}
+_FAR_SECONDS = 1e11  # beyond ~1200..5100 AD: surely out of range, and safe to convert to s
+
+
+def _datetime_field(array: np.ndarray) -> _Field:
+    """Epoch seconds of a datetime64 column, with values beyond int64 seconds kept out.
+
+    WHY: numpy's unit conversion overflows silently (datetime64[D] 2**62 becomes a date
+    in 1970), so values far from the accepted range are never converted: they keep an
+    approximate float of seconds, which the range check then rejects.
+    """
+    unit, count = np.datetime_data(array.dtype)
+    nat = np.isnat(array)
+    if unit == "generic":  # only NaT has no unit
+        return _Field("timestamp", np.full(array.shape, np.nan), T_MIN, T_MAX, missing=nat)
+    per_unit = _UNIT_SECONDS[unit] * count
+    approx = array.view(np.int64).astype(np.float64) * per_unit
+    near = ~nat & (np.abs(approx) < _FAR_SECONDS)
+    seconds = np.where(nat, np.nan, approx)  # NaN fails the range test; `missing` says why
+    seconds[near] = array[near].astype("datetime64[s]").view(np.int64)  # floors finer units
+    return _Field("timestamp", seconds, T_MIN, T_MAX, missing=nat)
+
+
 def _time_column_field(array: np.ndarray) -> _Field:
     kind = array.dtype.kind
     if kind == "i":
@@ -1081,8 +1353,7 @@ def _time_column_field(array: np.ndarray) -> _Field:
     if kind in "fu":  # float epochs are floored; uint may exceed int64, so compare as float
         return _Field("timestamp", np.floor(array.astype(np.float64)), T_MIN, T_MAX)
     if kind == "M":
-        seconds = array.astype("datetime64[s]")  # numpy floors finer units
-        return _Field("timestamp", seconds.view(np.int64), T_MIN, T_MAX, missing=np.isnat(seconds))
+        return _datetime_field(array)
     if kind in "USO":
         return _timestamp_field(array.tolist())
     raise IngestError(f"t must be epoch seconds or datetime64, got dtype {array.dtype}")
