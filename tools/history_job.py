@@ -59,7 +59,7 @@ QUICK_BENCH = (
 # Seconds per commit when nothing is recorded yet, measured on the 2-core VM (README):
 DEFAULT_SECONDS = {"quick": 120.0, "full": 900.0}
 FIRST_ENV_SECONDS = 120.0  # building the benchmark virtualenv once (numpy, scipy, h3)
-TIMES_FILE = ".asv/history-job.json"
+TIMES_FILE = "history-job.json"  # beside the results folder: .asv/history-job.json
 KEPT_TIMES = 20
 # Hardware fields of asv's machine info that must match; RAM within this fraction (a VM's
 # reported total moves by a few hundred kB between kernels), OS up to the kernel release
@@ -303,7 +303,7 @@ def run(args: argparse.Namespace) -> int:
     if not commits:
         raise CannotRun("cannot run: main has no commits")
     todo = pending_commits(conf, choice.name, commits, bench, args.full)
-    times_path = ROOT / TIMES_FILE
+    times_path = results_dir.parent / TIMES_FILE
     per_commit, basis = estimate(load_times(times_path), choice.name, mode)
     setup = 0.0 if Path(conf.env_dir).is_dir() else FIRST_ENV_SECONDS
     print(f"== {choice.note}")
