@@ -1,10 +1,11 @@
 """The published history in a real browser with the network off.
 
 The planted history's html/ (tests/asv_helpers.py: eight commits, two machines, published,
-then made offline by tools/offline_html.py) is served on 127.0.0.1 and opened in headless
-Chromium (Debian's chromium + chromium-driver, driven by selenium). Chromium resolves no
-host name but 127.0.0.1 and sends everything else to a dead proxy, so a page that needs a
-CDN cannot load it: the stock page asv publishes is the control that shows this.
+made offline by `asv publish` itself through the plugin asv_offline_pages.py, then by
+tools/offline_html.py again, which changes nothing) is served on 127.0.0.1 and opened in
+headless Chromium (Debian's chromium + chromium-driver, driven by selenium). Chromium
+resolves no host name but 127.0.0.1 and sends everything else to a dead proxy, so a page
+that needs a CDN cannot load it: asv's own template pages are the control that shows this.
 
 Screenshots go to artifacts/browser/ (gitignored) for a person to look at.
 """
@@ -15,11 +16,13 @@ import functools
 import http.server
 import json
 import re
+import shutil
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import asv
 import pytest
 from asv_helpers import (
     BASIC_SEED,
@@ -59,6 +62,7 @@ CHROMIUM_FLAGS = (
     "--proxy-server=http://127.0.0.1:9",
 )
 WAIT_S = 30
+ASV_WWW = Path(asv.__file__).parent / "www"
 
 
 @pytest.fixture(scope="module")
@@ -137,9 +141,18 @@ def open_page(driver: webdriver.Chrome, url: str) -> None:
     driver.get(url)
 
 
-def test_stock_page_needs_the_network(browser, history: PlantedHistory) -> None:
-    """The control: asv's own page, as published, cannot render here."""
-    with serve(history.stock_html) as base:
+def stock_pages(published: Path, target: Path) -> Path:
+    """`published` with asv's own pages (its www/ template, CDN links) and no vendor/:
+    what `asv publish` left before the plugin asv_offline_pages made it offline."""
+    shutil.copytree(published, target, ignore=shutil.ignore_patterns("vendor"))
+    for page in ASV_WWW.glob("*.html"):
+        shutil.copyfile(page, target / page.name)
+    return target
+
+
+def test_stock_page_needs_the_network(browser, history: PlantedHistory, tmp_path) -> None:
+    """The control: asv's own page, as its template publishes it, cannot render here."""
+    with serve(stock_pages(history.stock_html, tmp_path / "stock")) as base:
         open_page(browser, base + "index.html")
         wait_for(browser, "return location.pathname.endsWith('error.html')", "error.html")
         assert browser.save_screenshot(str(ARTIFACTS / "stock-page-offline.png"))
@@ -224,6 +237,22 @@ def test_regressions_page_lists_the_regression(browser, history: PlantedHistory)
     memory = [r for r in rows if PEAK_BENCH + BASIC_SEED in r and history.memory[:8] in r]
     assert slow, rows
     assert memory, rows
+
+
+def test_plain_publish_renders_offline(browser, history: PlantedHistory) -> None:
+    """The planted history as a plain `asv publish` leaves it (the plugin in asv.conf.json
+    made it offline; tools/offline_html.py did not run after it): the grid renders with
+    the network off and every request stays on the local server."""
+    with serve(history.stock_html) as base:
+        open_page(browser, base + "index.html")
+        wait_for(browser, "return document.body.innerText.includes('bench_workflows')", "grid")
+        assert browser.save_screenshot(str(ARTIFACTS / "plain-publish-grid.png"))
+        asked = requested_urls(browser)
+        errors = console_errors(browser)
+        assert not browser.current_url.endswith("error.html")
+    assert all(url.startswith(base) or url.startswith("data:") for url in asked), asked
+    assert any("/vendor/jquery/" in url for url in asked)
+    assert not errors, errors
 
 
 def test_docs_screenshot_is_a_workflow_graph() -> None:

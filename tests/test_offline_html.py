@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import os
 import re
 import shutil
 import socket
@@ -18,6 +19,7 @@ from pathlib import Path
 
 import asv
 import pytest
+from asv.util import load_json
 from asv_helpers import REPO_ROOT, load_tool
 
 offline = load_tool("offline_html")
@@ -176,3 +178,76 @@ def test_command_line(published: Path, tmp_path: Path) -> None:
     failed = subprocess.run([sys.executable, str(tool), str(empty)], capture_output=True, text=True)
     assert failed.returncode == 1
     assert "run `asv publish` first" in failed.stderr
+
+
+def _publish_config(tmp_path: Path, results: Path) -> Path:
+    """asv.conf.json over this repository and `results`, publishing into tmp_path/html."""
+    conf = load_json(str(REPO_ROOT / "asv.conf.json"), js_comments=True)
+    conf.update(
+        repo=str(REPO_ROOT),
+        benchmark_dir=str(REPO_ROOT / "benchmarks"),
+        results_dir=str(results),
+        html_dir=str(tmp_path / "html"),
+        env_dir=str(tmp_path / "env"),
+    )
+    config = tmp_path / "asv.conf.json"
+    config.write_text(json.dumps(conf, indent=2))
+    return config
+
+
+def _asv_publish(config: Path, **env: str) -> subprocess.CompletedProcess[str]:
+    """A plain `asv publish`, nothing after it (asv imports its plugins from the folder
+    `python -m` starts in: the repository root)."""
+    environ = {k: v for k, v in os.environ.items() if k != "GITHUB_REPOSITORY"}
+    environ.pop(PROJECT_URL, None)
+    return subprocess.run(
+        [sys.executable, "-m", "asv", "publish", "--config", str(config)],
+        cwd=REPO_ROOT,
+        env={**environ, **env},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+
+
+PROJECT_URL = "GEOINFER_PROJECT_URL"
+
+
+def test_plain_asv_publish_is_offline_ready(tmp_path: Path) -> None:
+    """asv.conf.json's plugin (asv_offline_pages.py) runs tools/offline_html.py inside
+    `asv publish`: the committed history, published with nothing after it, loads nothing
+    external, and a second offline pass changes no byte (the same rewrite)."""
+    conf = load_json(str(REPO_ROOT / "asv.conf.json"), js_comments=True)
+    assert ".asv_offline_pages" in conf["plugins"]
+    config = _publish_config(tmp_path, REPO_ROOT / ".asv" / "results")
+    done = _asv_publish(config)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "Offline pages: " in done.stdout
+    html = tmp_path / "html"
+    pages = sorted(html.glob("*.html"))
+    assert pages
+    for page in pages:
+        assert offline.external_resources(page.read_text()) == [], page
+    vendored = tags_with_integrity((html / "index.html").read_text())
+    assert len(vendored) == 10
+    for url, integrity in vendored:
+        assert integrity == sri_of((html / url).read_bytes(), "sha384"), url
+    before = {p: p.read_bytes() for p in html.rglob("*") if p.is_file()}
+    offline.make_offline(html)
+    assert {p: p.read_bytes() for p in html.rglob("*") if p.is_file()} == before
+    index = json.loads((html / "index.json").read_text())
+    # No invented repository: asv's default (no link) unless the environment names one.
+    assert index["project_url"] == "#" and index["show_commit_url"] == "#"
+
+
+def test_project_links_come_from_the_environment(tmp_path: Path) -> None:
+    config = _publish_config(tmp_path, REPO_ROOT / ".asv" / "results")
+    done = _asv_publish(config, GITHUB_REPOSITORY="team/geoinfer-bench")
+    assert done.returncode == 0, done.stdout + done.stderr
+    index = json.loads((tmp_path / "html" / "index.json").read_text())
+    assert index["project_url"] == "https://github.com/team/geoinfer-bench"
+    assert index["show_commit_url"] == "https://github.com/team/geoinfer-bench/commit/"
+    done = _asv_publish(config, **{PROJECT_URL: "https://git.example.org/a/b/"})
+    assert done.returncode == 0, done.stdout + done.stderr
+    index = json.loads((tmp_path / "html" / "index.json").read_text())
+    assert index["show_commit_url"] == "https://git.example.org/a/b/commit/"
