@@ -6,11 +6,13 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 from geoinfer_workflows.data import SIZES
-from geoinfer_workflows.errors import GeoInferError
+from geoinfer_workflows.errors import EXIT_CODES_HELP, ExitCode, GeoInferError
 from geoinfer_workflows.orchestrator import WorkflowResult
+from geoinfer_workflows.perf.cli_commands import add_command, non_negative_int
 from geoinfer_workflows.perf.cli_commands import register as register_perf_commands
 from geoinfer_workflows.workflows import WORKFLOWS, get_workflow
 
@@ -66,9 +68,10 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
+    """Validate a file; exit 1 (a finding) when it has rows and every one was rejected."""
     from geoinfer_workflows.modules.data import ingest
 
-    result = ingest(args.file)
+    result = ingest(Path(args.file))  # always a path, whatever characters the name has
     if args.json:
         payload = {
             "rows_read": result.rows_read,
@@ -77,48 +80,81 @@ def _cmd_ingest(args: argparse.Namespace) -> int:
             "rejections": [{"row": r.row, "reason": r.reason} for r in result.rejected],
         }
         print(json.dumps(payload))
-        return 0
-    counts = f"accepted {result.accepted}, rejected {result.rejected_count}"
-    print(f"rows read {result.rows_read}: {counts}")
-    for reason, count in sorted(result.reasons_summary().items(), key=lambda kv: -kv[1]):
-        print(f"  {count:>8}  {reason}")
-    for rejection in result.rejected[: args.show]:
-        print(f"  row {rejection.row}: {rejection.reason}")
-    if result.rejected_count > args.show:
-        print(f"  ... {result.rejected_count - args.show} more (use --json for all)")
-    return 0
+    else:
+        counts = f"accepted {result.accepted}, rejected {result.rejected_count}"
+        print(f"rows read {result.rows_read}: {counts}")
+        for reason, count in result.reasons_summary().items():
+            print(f"  {count:>8}  {reason}")
+        for rejection in result.rejected[: args.show]:
+            print(f"  row {rejection.row}: {rejection.reason}")
+        if result.rejected_count > args.show:
+            print(f"  ... {result.rejected_count - args.show} more (use --json for all)")
+    if result.rejected_count and not result.accepted:
+        print(f"geoinfer-workflows: {args.file}: every row was rejected", file=sys.stderr)
+        return ExitCode.FINDING
+    return ExitCode.OK
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="geoinfer-workflows", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="geoinfer-workflows",
+        description=__doc__,
+        epilog=EXIT_CODES_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = parser.add_subparsers(dest="command", required=True)
 
-    sub.add_parser("list", help="list the workflows and their modules").set_defaults(func=_cmd_list)
+    add_command(sub, "list", help="list the workflows and their modules").set_defaults(
+        func=_cmd_list
+    )
 
-    run = sub.add_parser("run", help="run a workflow on seeded data and time its stages")
+    run = add_command(sub, "run", help="run a workflow on seeded data and time its stages")
     run.add_argument("name", choices=list(WORKFLOWS))
     run.add_argument("--size", choices=SIZES, default="standard")
-    run.add_argument("--seed", type=int, default=0)
+    run.add_argument("--seed", type=non_negative_int, default=0, help="data seed (>= 0)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.set_defaults(func=_cmd_run)
 
-    ingest = sub.add_parser("ingest", help="validate a CSV or GeoJSON file of observations")
-    ingest.add_argument("file")
+    ingest = add_command(
+        sub,
+        "ingest",
+        help="validate a CSV or GeoJSON file of observations",
+        description="Validate a CSV or GeoJSON file (a regular file; its name is always a "
+        "path). Exit 1 if it has data rows and every one was rejected.",
+    )
+    ingest.add_argument("file", help="path of the file (.csv/.txt, .geojson/.json)")
     ingest.add_argument("--json", action="store_true", help="print one JSON object")
-    ingest.add_argument("--show", type=int, default=20, help="rejected rows to list")
+    ingest.add_argument(
+        "--show", type=non_negative_int, default=20, help="rejected rows to list (>= 0)"
+    )
     ingest.set_defaults(func=_cmd_ingest)
 
     register_perf_commands(sub)
     return parser
 
 
+def _fail(message: str, code: ExitCode) -> int:
+    print(f"geoinfer-workflows: error: {message}", file=sys.stderr)
+    return code
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run one command and return its exit code (see EXIT_CODES_HELP); never a traceback.
+
+    The package's own errors carry their exit code; anything else that escapes a command
+    is the environment (OSError, MemoryError) or a bug, so it cannot run: exit 3.
+    """
     args = build_parser().parse_args(argv)
     try:
-        return args.func(args)
-    except (GeoInferError, OSError) as exc:
-        print(f"geoinfer-workflows: error: {exc}", file=sys.stderr)
-        return 2
+        return int(args.func(args))
+    except GeoInferError as exc:
+        return _fail(str(exc), exc.exit_code)
+    except MemoryError:
+        return _fail("out of memory", ExitCode.CANNOT_RUN)
+    except OSError as exc:
+        return _fail(str(exc), ExitCode.CANNOT_RUN)
+    except Exception as exc:  # a bug: one line, not a traceback, and the code says so
+        return _fail(f"internal error ({type(exc).__name__}: {exc})", ExitCode.CANNOT_RUN)
 
 
 if __name__ == "__main__":

@@ -1,8 +1,10 @@
 """The toolkit's command-line commands: ``load`` and ``budgets check``.
 
 `register(subparsers)` adds them to the package CLI; each handler takes the parsed
-arguments and returns the exit code: 0 all good, 1 a budget breached, 2 an error (a
-budget that could not be checked, bad arguments, an unknown workflow).
+arguments and returns an exit code from the one table (`errors.ExitCode`, printed by
+--help): 0 all good, 1 a budget breached, 2 a usage or input error (a budget that could not
+be checked, a malformed budget file or report, bad arguments, an unknown workflow), 3 the
+command could not run.
 """
 
 from __future__ import annotations
@@ -10,10 +12,12 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import sys
 from pathlib import Path
 from typing import IO, Any
 
+from geoinfer_workflows.errors import EXIT_CODES_HELP, ExitCode, ParameterError
 from geoinfer_workflows.perf.budgets import (
     BudgetError,
     BudgetVerdict,
@@ -22,28 +26,57 @@ from geoinfer_workflows.perf.budgets import (
 )
 from geoinfer_workflows.perf.load import LoadProgress, LoadResult, run_load
 
-__all__ = ["cmd_budgets_check", "cmd_load", "register"]
+__all__ = ["add_command", "cmd_budgets_check", "cmd_load", "non_negative_int", "register"]
 
 DEFAULT_DURATION_S = 30.0
 DEFAULT_RESULTS = Path(".asv/results")
 
 
+def add_command(subparsers: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    """A subcommand whose --help ends with the exit-code table, laid out as written."""
+    return subparsers.add_parser(
+        name, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
+    )
+
+
+def _integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be an integer, got {text[:40]!r}") from None
+
+
+def non_negative_int(text: str) -> int:
+    """An argparse type: 0, 1, 2, ... (a seed, a count of rows to show)."""
+    value = _integer(text)
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
+    return value
+
+
 def _positive_int(text: str) -> int:
-    value = int(text)
+    value = _integer(text)
     if value < 1:
         raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
     return value
 
 
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a number, got {text[:40]!r}") from None
+
+
 def _positive_float(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not (math.isfinite(value) and value > 0):
         raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
     return value
 
 
 def _non_negative_float(text: str) -> float:
-    value = float(text)
+    value = _number(text)
     if not (math.isfinite(value) and value >= 0):
         raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
     return value
@@ -51,7 +84,8 @@ def _non_negative_float(text: str) -> float:
 
 def register(subparsers: Any) -> None:
     """Add ``load`` and ``budgets check`` to an argparse subparsers object."""
-    load = subparsers.add_parser(
+    load = add_command(
+        subparsers,
         "load",
         help="load-test a workflow with concurrent users",
         description="Call run_workflow(NAME, size, seed) from concurrent users; report "
@@ -67,17 +101,19 @@ def register(subparsers: Any) -> None:
         "--ramp-up", type=_non_negative_float, default=0.0, help="seconds to start all users"
     )
     load.add_argument("--size", default="seed", help="data size name (default: seed)")
-    load.add_argument("--seed", type=int, default=0, help="data seed (default: 0)")
+    load.add_argument("--seed", type=non_negative_int, default=0, help="data seed (default: 0)")
     load.add_argument("--json", metavar="PATH", help="write the report as JSON ('-': stdout)")
     load.set_defaults(func=cmd_load)
 
-    budgets = subparsers.add_parser("budgets", help="performance budgets")
+    budgets = add_command(subparsers, "budgets", help="performance budgets")
     budget_commands = budgets.add_subparsers(dest="budgets_command", required=True)
-    check = budget_commands.add_parser(
+    check = add_command(
+        budget_commands,
         "check",
         help="check perf-budgets.toml against asv results and a load report",
         description="Print PASS/FAIL per budget. Exit 0 if all pass, 1 on any breach, "
-        "2 if a budget cannot be checked (unknown benchmark, missing figure, bad file).",
+        "2 if a budget cannot be checked (unknown benchmark, missing figure, a malformed "
+        "budget file, results file or load report).",
     )
     check.add_argument("--budgets", default="perf-budgets.toml", help="budget file")
     check.add_argument(
@@ -140,6 +176,18 @@ def format_load_summary(result: LoadResult, title: str) -> str:
     return "\n".join(lines)
 
 
+def _check_writable(path: Path) -> None:
+    """Refuse a report path that cannot be written, before minutes of load testing."""
+    folder = path.parent
+    if path.is_dir():
+        raise ParameterError(f"--json {path}: is a folder; give a file name")
+    if not folder.is_dir():
+        raise ParameterError(f"--json {path}: the folder {folder} does not exist")
+    writable = os.access(path, os.W_OK) if path.exists() else os.access(folder, os.W_OK)
+    if not writable:
+        raise ParameterError(f"--json {path}: not writable")
+
+
 def cmd_load(args: argparse.Namespace) -> int:
     """Run the load test described by `args`; exit 0 if it ran (failures are reported)."""
     from geoinfer_workflows.data import check_size
@@ -147,6 +195,8 @@ def cmd_load(args: argparse.Namespace) -> int:
 
     get_workflow(args.name)  # an unknown name fails before any user starts
     size = check_size(args.size)
+    if args.json and args.json != "-":
+        _check_writable(Path(args.json))
     duration = args.duration
     if duration is None and args.max_ops is None:
         duration = DEFAULT_DURATION_S
@@ -188,7 +238,7 @@ def cmd_load(args: argparse.Namespace) -> int:
             print(text)
         else:
             Path(args.json).write_text(text + "\n", encoding="utf-8")
-    return 0
+    return ExitCode.OK
 
 
 # -- budgets check -----------------------------------------------------------------------
@@ -196,8 +246,8 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 def _exit_code(verdicts: list[BudgetVerdict]) -> int:
     if any(v.status == "ERROR" for v in verdicts):
-        return 2
-    return 1 if any(v.status == "FAIL" for v in verdicts) else 0
+        return ExitCode.INPUT
+    return ExitCode.FINDING if any(v.status == "FAIL" for v in verdicts) else ExitCode.OK
 
 
 def cmd_budgets_check(args: argparse.Namespace) -> int:
@@ -217,7 +267,7 @@ def cmd_budgets_check(args: argparse.Namespace) -> int:
         if exc.verdicts:
             print(format_verdicts(exc.verdicts))
         print(f"budgets: error: {exc}", file=sys.stderr)
-        return 2
+        return exc.exit_code
     print(format_verdicts(verdicts))
     counts = {s: sum(v.status == s for v in verdicts) for s in ("PASS", "FAIL", "SKIP")}
     print(f"{counts['PASS']} passed, {counts['FAIL']} failed, {counts['SKIP']} skipped")
