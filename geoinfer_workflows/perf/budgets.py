@@ -137,10 +137,30 @@ class BudgetFile:
 # -- the budget file ---------------------------------------------------------------------
 
 
+def _finite(value: object) -> float | None:
+    """`value` as a finite float, or None for anything else (bool, text, inf, a 400-digit int).
+
+    The one test of "is this a figure" for budget limits, load reports and asv results.
+    """
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        return None
+    try:
+        number = float(value)
+    except OverflowError:
+        return None
+    return number if math.isfinite(number) else None
+
+
+def _shown(value: object) -> str:
+    text = repr(value) if not isinstance(value, int) or abs(value) < 10**30 else "a huge integer"
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
 def _number(where: str, key: str, value: object) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-        raise BudgetError(f"{where}: {key} must be a finite number, got {value!r}")
-    return float(value)
+    number = _finite(value)
+    if number is None:
+        raise BudgetError(f"{where}: {key} must be a finite number, got {_shown(value)}")
+    return number
 
 
 def _limit(where: str, table: Mapping[str, Any]) -> _Limit:
@@ -152,11 +172,16 @@ def _limit(where: str, table: Mapping[str, Any]) -> _Limit:
     why = table.get("why", "")
     if not isinstance(why, str):
         raise BudgetError(f"{where}: why must be a string")
-    return _Limit(
+    limit = _Limit(
         max=_number(where, "max", table["max"]) if "max" in table else None,
         min=_number(where, "min", table["min"]) if "min" in table else None,
         why=why,
     )
+    if limit.max is not None and limit.min is not None and limit.min > limit.max:
+        raise BudgetError(
+            f"{where}: min {limit.min:g} > max {limit.max:g}: no figure could pass; swap them"
+        )
+    return limit
 
 
 def _asv_budget(index: int, table: Any) -> _AsvBudget:
@@ -190,6 +215,10 @@ def load_budget_file(path: str | os.PathLike[str]) -> BudgetFile:
         raise BudgetError(f"budget file {path} not found") from exc
     except tomllib.TOMLDecodeError as exc:
         raise BudgetError(f"budget file {path} is not valid TOML: {exc}") from exc
+    except UnicodeDecodeError as exc:
+        raise BudgetError(f"budget file {path} is not UTF-8 text: {exc.reason}") from exc
+    except OSError as exc:
+        raise BudgetError(f"cannot read budget file {path}: {exc.strerror or exc}") from exc
     unknown = set(doc) - _TOP_KEYS
     if unknown:
         raise BudgetError(f"{path}: unknown section(s) {sorted(unknown)}; allowed: asv, load")
@@ -199,7 +228,10 @@ def load_budget_file(path: str | os.PathLike[str]) -> BudgetFile:
     asv = tuple(_asv_budget(i, t) for i, t in enumerate(asv_tables))
     load: dict[str, _Limit] = {}
     expect: dict[str, Any] = {}
-    for key, value in doc.get("load", {}).items():
+    load_tables = doc.get("load", {})
+    if not isinstance(load_tables, dict):
+        raise BudgetError(f"{path}: [load] must be a table of [load.<figure>] tables")
+    for key, value in load_tables.items():
         if key == "expect":
             if not isinstance(value, dict):
                 raise BudgetError(f"{path}: [load.expect] must be a table")
@@ -229,10 +261,11 @@ class _ResultsFile:
 
 
 def _read_json(path: Path) -> Any:
+    """The JSON document at `path`; anything unreadable (bytes, depth, digits) is a BudgetError."""
     try:
         return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as exc:
-        raise BudgetError(f"cannot read {path}: {exc}") from exc
+    except (OSError, ValueError, RecursionError) as exc:
+        raise BudgetError(f"cannot read {path}: {str(exc)[:200]}") from exc
 
 
 def _read_results_file(path: Path) -> _ResultsFile:
@@ -249,7 +282,10 @@ def _read_results_file(path: Path) -> _ResultsFile:
         results = {}
         for name, row in data["results"].items():
             row = list(row) + [None] * (len(columns) - len(row))  # asv trims trailing Nones
-            results[name] = (row[i_result], row[i_params] or [])
+            result, params = row[i_result], row[i_params] or []
+            if not isinstance(result, list | None) or not all(isinstance(p, list) for p in params):
+                raise BudgetError(f"{path}: {name}: result and params must be lists")
+            results[name] = (result, params)
         return _ResultsFile(path, str(data["commit_hash"]), float(data.get("date") or 0), results)
     except (KeyError, ValueError, TypeError, AttributeError) as exc:
         raise BudgetError(f"{path}: not an asv results file ({exc!r})") from exc
@@ -298,6 +334,8 @@ def _benchmarks_json(results_dir: Path) -> dict[str, Any]:
             "run `asv run --bench just-discover` (asv writes it on every run)"
         )
     data = _read_json(path)
+    if not isinstance(data, dict):
+        raise BudgetError(f"{path}: not an asv benchmarks.json (a JSON object is expected)")
     return {k: v for k, v in data.items() if k != "version" and isinstance(v, dict)}
 
 
@@ -348,12 +386,23 @@ def _combination_label(values: list[list[str]], index: int) -> str:
     return "[" + ", ".join(v.strip("'\"") for v in combo) + "]" if combo else ""
 
 
+def _no_figure(value: object) -> str:
+    """Why an asv result entry is not a figure: asv's None (failed), NaN (skipped), junk."""
+    if value is None:
+        return "failed"
+    if isinstance(value, float) and math.isnan(value):
+        return "skipped"
+    return f"gave {_shown(value)}, not a finite number"
+
+
 def _check_asv_budget(
     budget: _AsvBudget,
     spec: Mapping[str, Any],
     results: list[_ResultsFile],
 ) -> list[BudgetVerdict]:
-    names = list(spec.get("param_names") or [])
+    names = spec.get("param_names") or []
+    if not isinstance(names, list):
+        raise BudgetError(f"benchmarks.json: param_names of {budget.benchmark} is not a list")
     unit = str(spec.get("unit") or "")
     verdicts = []
     for rfile in results:
@@ -380,8 +429,9 @@ def _check_asv_budget(
         for index in _selected_combinations(budget, names, values):
             label = budget.benchmark + _combination_label(values, index)
             value = None if result is None or index >= len(result) else result[index]
-            if value is None or (isinstance(value, float) and math.isnan(value)):
-                state = "failed" if value is None else "skipped"
+            figure = _finite(value)
+            if figure is None:
+                state = _no_figure(value)
                 verdicts.append(
                     BudgetVerdict(
                         label,
@@ -398,8 +448,8 @@ def _check_asv_budget(
             verdicts.append(
                 BudgetVerdict(
                     label,
-                    budget.limit.judge(float(value)),
-                    float(value),
+                    budget.limit.judge(figure),
+                    figure,
                     budget.limit.max,
                     budget.limit.min,
                     unit,
@@ -461,7 +511,8 @@ def _check_load(
         )
     for key, limit in limits.items():
         value = report.get(key)
-        if isinstance(value, bool) or not isinstance(value, int | float) or math.isnan(value):
+        figure = _finite(value)
+        if figure is None:
             verdicts.append(
                 BudgetVerdict(
                     f"load.{key}",
@@ -471,15 +522,16 @@ def _check_load(
                     limit.min,
                     LOAD_FIELDS[key],
                     limit.why,
-                    f"no figure for {key} in {report_path.name} (got {value!r})",
+                    f"no figure for {key} in {report_path.name} "
+                    f"(got {_shown(value)}, not a finite number)",
                 )
             )
             continue
         verdicts.append(
             BudgetVerdict(
                 f"load.{key}",
-                limit.judge(float(value)),
-                float(value),
+                limit.judge(figure),
+                figure,
                 limit.max,
                 limit.min,
                 LOAD_FIELDS[key],
