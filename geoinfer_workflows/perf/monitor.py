@@ -203,6 +203,8 @@ class _Track:
         wall = time.perf_counter() - self._t0
         cpu = time.process_time() - self._c0
         monitor = self._monitor
+        if exc_type is not None and issubclass(exc_type, GeneratorExit):
+            exc_type = exc = None  # a consumer that stopped early, not a failed operation
         rss_after = rss_peak = None
         if monitor._rss is not None:
             rss_after = monitor._rss()
@@ -232,8 +234,31 @@ class _Track:
         # Returning None lets the exception (if any) propagate unchanged.
 
     def __call__(self, fn: F) -> F:
-        """Decorate `fn` (sync or async): each call is tracked as one operation."""
+        """Decorate `fn` (sync or async): each call is tracked as one operation.
+
+        A generator function's call only creates the generator, so for generators (sync
+        or async) the operation is the iteration: from the first item requested to the
+        last, the consumer's time between items included. A consumer that stops early
+        (closing the generator) ends the operation without marking it failed.
+        """
         monitor, name = self._monitor, self._name
+        if inspect.isgeneratorfunction(fn):
+
+            @functools.wraps(fn)
+            def generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with _Track(monitor, name):
+                    return (yield from fn(*args, **kwargs))
+
+            return generator_wrapper  # type: ignore[return-value]
+        if inspect.isasyncgenfunction(fn):
+
+            @functools.wraps(fn)
+            async def async_generator_wrapper(*args: Any, **kwargs: Any) -> Any:
+                with _Track(monitor, name):
+                    async for item in fn(*args, **kwargs):
+                        yield item
+
+            return async_generator_wrapper  # type: ignore[return-value]
         if inspect.iscoroutinefunction(fn):
 
             @functools.wraps(fn)
