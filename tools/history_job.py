@@ -57,8 +57,8 @@ QUICK_BENCH = (
     r"WorkflowInstructions\.track_instructions\(.*'seed'\)",
 )
 # Seconds per commit when nothing is recorded yet, measured on the 2-core VM (README):
-DEFAULT_SECONDS = {"quick": 120.0, "full": 900.0}
-FIRST_ENV_SECONDS = 120.0  # building the benchmark virtualenv once (numpy, scipy, h3)
+DEFAULT_SECONDS = {"quick": 90.0, "full": 900.0}
+FIRST_ENV_SECONDS = 60.0  # building the benchmark virtualenv once (numpy, scipy, h3)
 TIMES_FILE = "history-job.json"  # beside the results folder: .asv/history-job.json
 KEPT_TIMES = 20
 # Hardware fields of asv's machine info that must match; RAM within this fraction (a VM's
