@@ -9,6 +9,7 @@ package, so builders only use long-standing public API.
 
 from __future__ import annotations
 
+import gc
 import importlib.util
 import json
 import os
@@ -65,8 +66,10 @@ def median_wall_seconds(fn: Callable[[], Any], runs: int = TRACKER_RUNS) -> floa
 def traced_peak_mib(fn: Callable[[], Any]) -> float:
     """Peak bytes allocated through Python's allocators (numpy buffers included) while
     `fn` runs, above what was live before it: deterministic, unlike RSS. `fn` runs once
-    untraced first so one-off lazy imports and caches are not counted."""
+    untraced first so one-off lazy imports and caches are not counted, and the cyclic
+    collector is emptied first so its trigger points fall in the same places each time."""
     fn()
+    gc.collect()
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()

@@ -166,25 +166,38 @@ def test_choose_chunk_size_edges() -> None:
 def test_map_row_blocks_covers_every_row_once_in_order():
     from geoinfer_workflows.perf.parallel import map_row_blocks
 
-    ticks = iter(range(10**6))
     parts = map_row_blocks(
         lambda rows: list(range(rows.start, rows.stop)),
         10_000,
+        block_rows=4_000,
         kind="threads",
         workers=2,
-        probe_rows=100,
-        target_seconds=50.0,  # planted clock: 1 "second" per call, so blocks of 5,000 rows
-        clock=lambda: next(ticks),
     )
     assert [x for part in parts for x in part] == list(range(10_000))
-    assert [len(p) for p in parts] == [100, 5_000, 4_900]
+    assert [len(p) for p in parts] == [4_000, 4_000, 2_000]
 
 
-def test_map_row_blocks_runs_small_inputs_inline():
+def test_map_row_blocks_runs_one_block_inline():
     import threading
 
     from geoinfer_workflows.perf.parallel import map_row_blocks
 
     threads = set()
-    parts = map_row_blocks(lambda rows: threads.add(threading.get_ident()), 50, probe_rows=16)
-    assert len(parts) == 2 and threads == {threading.get_ident()}
+    parts = map_row_blocks(lambda rows: threads.add(threading.get_ident()), 50, block_rows=50)
+    assert len(parts) == 1 and threads == {threading.get_ident()}
+    assert map_row_blocks(lambda rows: (rows.start, rows.stop), 0, block_rows=8) == [(0, 0)]
+
+
+def test_map_row_blocks_split_does_not_depend_on_timing(monkeypatch):
+    """The split is the deterministic trackers' business: no clock may decide it."""
+    import time
+
+    from geoinfer_workflows.perf.parallel import map_row_blocks
+
+    def splits() -> list[tuple[int, int]]:
+        return map_row_blocks(lambda r: (r.start, r.stop), 1_000, block_rows=300, kind="serial")
+
+    fast = splits()
+    ticks = iter(range(0, 10**9, 10**6))
+    monkeypatch.setattr(time, "perf_counter", lambda: next(ticks))
+    assert splits() == fast == [(0, 300), (300, 600), (600, 900), (900, 1_000)]

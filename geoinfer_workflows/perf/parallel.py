@@ -332,36 +332,25 @@ def map_row_blocks(
     fn: Callable[[slice], R],
     n_rows: int,
     *,
+    block_rows: int,
     kind: ExecutorKind = "threads",
     workers: int | None = None,
-    target_seconds: float = 0.05,
-    probe_rows: int = 4_096,
-    clock: Callable[[], float] = time.perf_counter,
 ) -> list[R]:
-    """`fn` over consecutive row blocks (`slice`s), sized from its measured cost per row.
+    """`fn` over consecutive row blocks (`slice`s) of `block_rows` rows; results in row order.
 
-    A vectorised stage costs nanoseconds per row, so a pool pays for its start-up and
-    hand-off only once a block is worth tens of milliseconds. The first `probe_rows` rows
-    are run and timed (their result is kept, not wasted); the rest is cut into blocks of
-    about `target_seconds` each. When that leaves at most one block, it runs inline and no
-    pool is started: small inputs stay serial by measurement, not by a fixed rule.
-    Results come back in row order, the probe block's first.
+    The caller sizes the block from what a row costs (a block should be worth tens of
+    milliseconds, or a pool's start-up and hand-off cost more than they save). The size
+    is a fixed row count, never a timing taken at run time: a wall-clock probe makes the
+    split, and with it the work, the allocations and the instruction count, depend on how
+    busy the machine is, and the benchmarks' deterministic trackers must not move unless
+    the code does. When everything fits in one block it runs inline and no pool starts.
     """
     if not isinstance(n_rows, int) or n_rows < 0:
         raise ParameterError(f"n_rows must be a non-negative integer, got {n_rows!r}")
-    if not isinstance(probe_rows, int) or probe_rows < 1:
-        raise ParameterError(f"probe_rows must be a positive integer, got {probe_rows!r}")
-    if not target_seconds > 0:
-        raise ParameterError(f"target_seconds must be > 0, got {target_seconds!r}")
-    probe = min(probe_rows, n_rows)
-    start = clock()
-    first = fn(slice(0, probe))
-    per_row = (clock() - start) / max(probe, 1)
-    if probe == n_rows:
-        return [first]
-    block = n_rows if per_row <= 0 else max(probe, round(target_seconds / per_row))
-    rest = [slice(i, min(i + block, n_rows)) for i in range(probe, n_rows, block)]
-    if len(rest) == 1:
-        return [first, fn(rest[0])]
+    if not isinstance(block_rows, int) or block_rows < 1:
+        raise ParameterError(f"block_rows must be a positive integer, got {block_rows!r}")
+    blocks = [slice(i, min(i + block_rows, n_rows)) for i in range(0, n_rows, block_rows)]
+    if len(blocks) <= 1:
+        return [fn(blocks[0] if blocks else slice(0, 0))]
     with make_executor(kind, workers) as executor:
-        return [first, *executor.map(fn, rest, chunk_size=1)]
+        return executor.map(fn, blocks, chunk_size=1)

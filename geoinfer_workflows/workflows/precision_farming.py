@@ -22,6 +22,8 @@ N_ZONES = 3
 MOISTURE_RANGE = (0.0, 0.6)  # volumetric water content a working probe can report
 IDW_NEIGHBOURS = 8
 PARALLEL = "threads"  # engine for row blocks big enough to be worth a pool
+# ~40 ms of aggregation per block: `seed` and `standard` are one block, `large` several.
+AGGREGATE_BLOCK_ROWS = 1 << 20
 
 
 def make_inputs(size: Size, seed: int) -> Context:
@@ -62,7 +64,9 @@ def aggregate(ctx: Context) -> dict[str, Any]:
         block.update(sid[rows], t[rows], value[rows])
         return block
 
-    total, *others = map_row_blocks(aggregate_block, int(sid.size), kind=PARALLEL)
+    total, *others = map_row_blocks(
+        aggregate_block, int(sid.size), block_rows=AGGREGATE_BLOCK_ROWS, kind=PARALLEL
+    )
     for block in others:
         total.merge(block)
     stats = total.result()
