@@ -1,20 +1,26 @@
-"""Benchmark a pull request against its merge base with `asv continuous`, and write the
-comparison as a Markdown table for a PR comment.
+"""The pull-request gate: benchmark a PR against its merge base with `asv continuous`, decide
+on the deterministic trackers, and write the comparison as a Markdown table.
 
     python tools/pr_benchmarks.py [BASE] [HEAD] [--bench REGEX ...] [--machine NAME]
 
 BASE defaults to the merge base of HEAD and main, HEAD to the checked-out commit. Needs the
-full history (a shallow clone has no merge base to build). The comparison settings live in
-the constants below, the only place they are set; the regression factor can be overridden
-with the environment variable GEOINFER_PR_FACTOR (the trust study's choice goes there).
+full history (a shallow clone has no merge base to build) and a clean work tree (asv
+builds the commits, but takes the benchmark code from the work tree).
 
-Exit status, never conflated:
-    0  no benchmark slower than the factor (some may be faster)
-    1  slower: asv continuous found a statistically significant slowdown (its exit 1)
-    2  usage error: bad arguments, or a --results-dir this tool may not empty
-    3  could not compare: shallow clone, unknown commit, no machine, asv itself failed
-    4  a benchmark failed (raised or timed out) at BASE or HEAD (asv's exit 2), whatever
-       the timings say: a broken benchmark is not a slowdown
+What decides: only the gate rows, deterministic trackers that move when the code does and
+not when the machine is busy: instruction counts (callgrind) and traced peak memory
+(tracemalloc), each kind with its own factor in ROW_KINDS below, the one place they are
+set. Timed rows are shown beside them as advice (asv's own statistics on their samples,
+interleaved rounds) and never fail the check; per-stage instruction rows say where a
+change happened. docs/trust-study.md has the figures behind the factors.
+
+Exit status (the project's table, README "Exit codes"):
+    0  no gate row slower than its factor (advice rows may say otherwise)
+    1  a finding: a gate row is slower, or a benchmark raised or timed out (the table
+       says which; a broken benchmark is never reported as a slowdown)
+    2  usage error: bad arguments, a dirty work tree, or a --results-dir this tool may
+       not empty (nothing is run or deleted)
+    3  cannot compare: shallow clone, unknown commit, no machine, asv itself failed
 """
 
 from __future__ import annotations
@@ -23,13 +29,14 @@ import argparse
 import json
 import math
 import os
+import re
 import shutil
 import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from enum import IntEnum
+from enum import Enum
 from pathlib import Path
 
 from asv.commands.compare import _is_result_better, unroll_result
@@ -39,21 +46,44 @@ from asv.util import UserError, human_value, load_json
 from asv_runner.statistics import get_err
 
 __all__ = [
-    "DEFAULT_FACTOR",
+    "ROW_KINDS",
     "Comparison",
     "Outcome",
     "Row",
+    "RowKind",
     "compare_results",
     "main",
     "markdown",
 ]
 
-# --- Settings: the single place the PR comparison is configured -------------------------
-FACTOR_ENV = "GEOINFER_PR_FACTOR"
-DEFAULT_FACTOR = 1.10  # docs/trust-study.md: time rows at 1.10 are a hint (2/10 A/A alarms)
-# The four workflows end to end and per stage: what a PR most plausibly slows down. A full
-# suite on two commits takes too long for a PR; run-benchmarks covers everything on main.
-DEFAULT_BENCH = (r"^bench_workflows\.",)
+
+@dataclass(frozen=True)
+class RowKind:
+    """How one kind of benchmark row is judged and shown."""
+
+    name: str  # shown in the table's "kind" column
+    pattern: str  # regex on the benchmark's name
+    role: str  # "gate" decides the exit code; "where" and "advice" never do
+    factor: float  # after / before above this is slower (below 1/factor is faster)
+    deterministic: bool  # judged by ratio alone (else by asv's statistics on samples)
+
+
+# --- Settings: the single place the PR gate is configured ---------------------------------
+# Factors from docs/trust-study.md and the A/A trials of issue 9: instruction counts repeat
+# to ~0.1% between processes, traced peaks to a few hundred bytes; timings wander 10-25%.
+ROW_KINDS = (
+    RowKind("instructions", r"\.track_instructions\(", "gate", 1.005, True),
+    RowKind("traced memory", r"\.track_traced_peak_mib\(", "gate", 1.01, True),
+    RowKind("stage instructions", r"\.track_stage_instructions\(", "where", 1.005, True),
+    RowKind("time", r"\.time_", "advice", 1.10, False),
+    RowKind("other", r"", "advice", 1.10, False),  # anything else selected with --bench
+)
+# The gate rows for every workflow at `seed` and `standard`, their per-stage instruction
+# counts, and the workflows' times as advice: ~7 minutes on a 2-core box at load ~1.
+DEFAULT_BENCH = (
+    r"^bench_instructions\.",
+    r"^bench_workflows\.WorkflowRun\.(time_run|track_traced_peak_mib)",
+)
 # Rounds of BASE and HEAD alternate, so a burst of load on the runner hits both.
 INTERLEAVE_ROUNDS = True
 # One thread for BLAS/OpenMP: extra threads on a small runner scatter the timings.
@@ -67,21 +97,34 @@ MAIN_BRANCH = "main"
 REPO = Path(__file__).resolve().parents[1]
 
 
-class Outcome(IntEnum):
-    """The project's exit-code table (README "Exit codes")."""
+class Outcome(Enum):
+    """Verdicts, each with its exit code and the comment's headline."""
 
-    NO_CHANGE = 0
-    SLOWER = 1  # a finding
-    USAGE = 2  # bad arguments: nothing was run or deleted
-    ERROR = 3  # cannot run the comparison
-    FAILED = 4  # a benchmark raised or timed out (a finding of its own)
+    NO_CHANGE = (0, "no gate row slower than its factor")
+    SLOWER = (1, "SLOWER: a gate row is slower than its factor")
+    FAILED = (1, "FAILED: at least one benchmark raised or timed out")
+    SMOKE = (0, "smoke run (--quick): every benchmark ran; nothing was compared")
+    USAGE = (2, "usage error")
+    ERROR = (3, "could not compare")
+
+    @property
+    def exit_code(self) -> int:
+        return self.value[0]
+
+    @property
+    def headline(self) -> str:
+        return self.value[1]
 
 
 class SetupError(Exception):
     """The comparison cannot run (exit 3); the message says what to do."""
 
 
-class UnsafeResultsDir(SetupError):
+class UsageError(Exception):
+    """The command line asks for something this tool refuses (exit 2); nothing was run."""
+
+
+class UnsafeResultsDir(UsageError):
     """--results-dir names a folder this tool did not create: never emptied."""
 
 
@@ -112,7 +155,8 @@ def prepare_results_dir(path: Path) -> Path:
 @dataclass(frozen=True)
 class Row:
     benchmark: str  # "name(param, ...)"
-    before: str  # human value with unit, or "failed" / "n/a"
+    kind: RowKind
+    before: str  # value with unit, or "failed" / "n/a"
     after: str
     ratio: float | None  # after / before, when both are numbers
     change: str  # "slower", "faster", "failed", "fixed", "same", "skipped"
@@ -122,26 +166,29 @@ class Row:
 class Comparison:
     base: str
     head: str
-    factor: float
     machine: str
     rows: tuple[Row, ...]
 
-    def with_change(self, *changes: str) -> tuple[Row, ...]:
-        return tuple(r for r in self.rows if r.change in changes)
+    def with_change(self, *changes: str, role: str | None = None) -> tuple[Row, ...]:
+        return tuple(r for r in self.rows if r.change in changes and role in (None, r.kind.role))
 
 
-def factor_setting() -> float:
-    """The regression factor: GEOINFER_PR_FACTOR, else DEFAULT_FACTOR."""
-    raw = os.environ.get(FACTOR_ENV, "").strip()
-    if not raw:
-        return DEFAULT_FACTOR
-    try:
-        factor = float(raw)
-    except ValueError:
-        raise SetupError(f"{FACTOR_ENV}={raw!r} is not a number (e.g. 1.10)") from None
-    if not factor > 1.0:
-        raise SetupError(f"{FACTOR_ENV}={raw!r}: the factor must be above 1 (e.g. 1.10)")
-    return factor
+def row_kind(benchmark: str) -> RowKind:
+    """The first kind whose pattern matches the benchmark's name (the last matches all)."""
+    return next(kind for kind in ROW_KINDS if re.search(kind.pattern, benchmark))
+
+
+def check_clean_work_tree(repo: Path, benchmark_dir: str) -> None:
+    """asv builds the commits but runs the benchmark code of the work tree: uncommitted
+    changes would be measured against commits that do not contain them, silently."""
+    dirty = git(repo, "status", "--porcelain", "--untracked-files=no")
+    untracked = git(repo, "status", "--porcelain", "--untracked-files=all", "--", benchmark_dir)
+    if dirty or untracked:
+        raise UsageError(
+            "the work tree has uncommitted changes; commit or stash them first (asv "
+            "measures committed code with the work tree's benchmarks), or pass "
+            "--allow-dirty:\n" + "\n".join(filter(None, (dirty, untracked)))
+        )
 
 
 def git(repo: Path, *args: str) -> str:
@@ -219,18 +266,17 @@ def continuous_command(
     config: Path,
     base: str,
     head: str,
-    factor: float,
     bench: Sequence[str],
     machine: str | None,
     quick: bool,
     attributes: Sequence[str],
 ) -> list[str]:
+    """`asv continuous` saving both commits' results. Its own verdict (one factor for every
+    row) is not used: `decide` judges the saved results row by row, by kind."""
+    advice_factor = max(kind.factor for kind in ROW_KINDS)
     cmd = [sys.executable, "-m", "asv", "continuous", "--config", str(config)]
-    cmd += ["--factor", f"{factor}", "--show-stderr"]
+    cmd += ["--factor", f"{advice_factor}", "--show-stderr"]
     cmd += ["--interleave-rounds" if INTERLEAVE_ROUNDS else "--no-interleave-rounds"]
-    cpu = _last_cpu()
-    if cpu is not None:  # leave the other cores to asv itself and the system
-        cmd += ["--cpu-affinity", str(cpu)]
     for regex in bench:
         cmd += ["--bench", regex]
     for attribute in attributes:
@@ -240,14 +286,6 @@ def continuous_command(
     if quick:
         cmd += ["--quick"]
     return [*cmd, base, head]
-
-
-def _last_cpu() -> int | None:
-    try:
-        cpus = sorted(os.sched_getaffinity(0))
-    except AttributeError:  # not on Linux
-        return None
-    return cpus[-1] if len(cpus) > 1 else None
 
 
 def run_streaming(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[int, str]:
@@ -282,24 +320,30 @@ def _is_nan(value: float | None) -> bool:
     return value is not None and value != value
 
 
-def _classify(before, after, ss_before, ss_after, factor: float) -> str:
-    """The same judgement asv continuous makes (its own comparison function), plus the
-    failure states it reports through its exit status instead."""
+def classify(before, after, ss_before, ss_after, kind: RowKind) -> str:
+    """slower / faster / same by the kind's rule, plus the failure states: a
+    deterministic row by its ratio alone, a timed row by asv's own test on its samples."""
     if after is None:  # failed at HEAD (whatever BASE did)
         return "failed"
     if before is None:  # failed at BASE only: asv still exits 2 for it
         return "fixed"
     if _is_nan(before) or _is_nan(after):
         return "skipped"
-    if _is_result_better(before, after, ss_before, ss_after, factor):
+    if kind.deterministic:
+        if before > 0 and after > before * kind.factor:
+            return "slower"
+        if after > 0 and before > after * kind.factor:
+            return "faster"
+        return "same"
+    if _is_result_better(before, after, ss_before, ss_after, kind.factor):
         return "slower"
-    if _is_result_better(after, before, ss_after, ss_before, factor):
+    if _is_result_better(after, before, ss_after, ss_before, kind.factor):
         return "faster"
     return "same"
 
 
 def compare_results(
-    results_dir: Path, base: str, head: str, factor: float, units: dict[str, str | None]
+    results_dir: Path, base: str, head: str, units: dict[str, str | None]
 ) -> Comparison:
     """Both commits' saved results, row by row, through asv's results API."""
     machines = [p.parent.name for p in results_dir.glob("*/machine.json")]
@@ -313,58 +357,82 @@ def compare_results(
     for name, env in sorted(before.keys() | after.keys()):
         key, value_b, ss_b = before.get((name, env), (None, None, None))
         key_a, value_a, ss_a = after.get((name, env), (None, None, None))
-        unit = units.get(key or key_a or "")
-        change = _classify(value_b, value_a, ss_b, ss_a, factor)
         if _is_nan(value_b) and _is_nan(value_a):
             continue  # a parameter combination this run did not select
+        unit = units.get(key or key_a or "")
+        kind = row_kind(name)
+        change = classify(value_b, value_a, ss_b, ss_a, kind)
         ratio = None
         if change in ("slower", "faster", "same") and value_b:
             ratio = value_a / value_b
         label = f"{name} [{env}]" if several_envs else name
         rows.append(
-            Row(label, _show(value_b, unit, ss_b), _show(value_a, unit, ss_a), ratio, change)
+            Row(
+                label,
+                kind,
+                show_value(value_b, unit, ss_b),
+                show_value(value_a, unit, ss_a),
+                ratio,
+                change,
+            )
         )
-    return Comparison(base, head, factor, machine, tuple(rows))
+    return Comparison(base, head, machine, tuple(rows))
 
 
-def _show(value: float | None, unit: str | None, stats_samples) -> str:
-    """As asv prints it: the value with its spread (half the 99% CI) where asv has one."""
+def show_value(value: float | None, unit: str | None, stats_samples=None) -> str:
+    """A value with its unit, precise enough to see a change of the gate's size: counts
+    as 1.932e9 instr, traced memory to the KiB, times as asv prints them (with half the
+    99% CI where asv has one)."""
     if value is None:
         return "failed"
     if isinstance(value, float) and math.isnan(value):
         return "n/a"
+    if unit == "instructions":
+        exponent = max(0, math.floor(math.log10(abs(value)))) if value else 0
+        return f"{value / 10**exponent:.3f}e{exponent} instr"
+    if unit == "MiB":
+        return f"{value:.3f} MiB"
     stats = stats_samples[0] if stats_samples else None
     err = get_err(value, stats) if stats else None
     return human_value(value, unit or "unit", err=err)
 
 
-HEADLINES = {
-    Outcome.NO_CHANGE: "no benchmark slower than the factor",
-    Outcome.SLOWER: "SLOWER: at least one benchmark is significantly slower",
-    Outcome.FAILED: "FAILED: at least one benchmark raised or timed out",
-}
 MARKS = {"slower": "🔴 slower", "failed": "❌ failed", "faster": "🟢 faster", "fixed": "fixed"}
+ROLES = {
+    "gate": "gate",
+    "where": "where (advice)",
+    "advice": "advice",
+}
 
 
-def markdown(comparison: Comparison, outcome: Outcome) -> str:
-    """The PR comment: verdict, the changed and failed rows, everything else folded."""
+def markdown(comparison: Comparison, outcome: Outcome, subjects: dict[str, str]) -> str:
+    """The PR comment: verdict, commits, the gate rows and every changed row, the rest
+    folded."""
     c = comparison
+    factors = ", ".join(
+        f"{k.name} {k.factor:g}" for k in ROW_KINDS if any(r.kind is k for r in c.rows)
+    )
     lines = [
-        f"### Benchmarks: {HEADLINES[outcome]}",
+        f"### Benchmarks: {outcome.headline}",
         "",
-        f"`asv continuous` on `{c.machine}`: base `{c.base[:8]}` (merge base) -> head "
-        f"`{c.head[:8]}`, factor {c.factor:.2f}, ratio = after / before (above 1 is slower "
-        "for times and memory).",
+        f"`asv continuous` on `{c.machine}`, ratio = after / before (above 1 is slower or "
+        "fatter). Only **gate** rows (deterministic: instruction counts, traced peak "
+        "memory) decide; timed rows are advice, per-stage rows say where.",
+        "",
+        f"- before: `{c.base[:10]}` {subjects.get(c.base, '')} (merge base)",
+        f"- after: `{c.head[:10]}` {subjects.get(c.head, '')}",
+        f"- factors: {factors}",
         "",
     ]
-    notable = [r for r in c.rows if r.change in ("slower", "failed", "faster", "fixed")]
-    if notable:
-        lines += _table(sorted(notable, key=_severity))
-    else:
-        lines.append("No benchmark changed beyond the factor.")
-    rest = [r for r in c.rows if r not in notable]
+    shown = [
+        r
+        for r in c.rows
+        if r.kind.role == "gate" or r.change in ("slower", "failed", "faster", "fixed")
+    ]
+    lines += _table(sorted(shown, key=_severity))
+    rest = [r for r in c.rows if r not in shown]
     if rest:
-        lines += ["", f"<details><summary>{len(rest)} unchanged</summary>", ""]
+        lines += ["", f"<details><summary>{len(rest)} more rows, unchanged</summary>", ""]
         lines += [*_table(rest), "", "</details>"]
     lines += [
         "",
@@ -374,38 +442,48 @@ def markdown(comparison: Comparison, outcome: Outcome) -> str:
     return "\n".join(lines)
 
 
-def _severity(row: Row) -> tuple[int, float]:
-    order = {"failed": 0, "slower": 1, "fixed": 2, "faster": 3}
-    return order[row.change], -(row.ratio or 0.0)
+def _severity(row: Row) -> tuple[int, int, float]:
+    change = {"failed": 0, "slower": 1, "fixed": 2, "faster": 3}.get(row.change, 4)
+    role = {"gate": 0, "where": 1, "advice": 2}[row.kind.role]
+    return change, role, -(row.ratio or 0.0)
 
 
 def _table(rows: Sequence[Row]) -> list[str]:
-    lines = ["| benchmark | before | after | ratio | change |", "|---|---:|---:|---:|---|"]
+    lines = [
+        "| benchmark | kind | before | after | ratio | factor | change |",
+        "|---|---|---:|---:|---:|---:|---|",
+    ]
     for r in rows:
-        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "n/a"
+        ratio = f"{r.ratio:.3f}" if r.ratio is not None else "n/a"
         name = r.benchmark.replace("|", "\\|")
+        kind = f"{r.kind.name}: {ROLES[r.kind.role]}"
         lines.append(
-            f"| `{name}` | {r.before} | {r.after} | {ratio} | {MARKS.get(r.change, r.change)} |"
+            f"| `{name}` | {kind} | {r.before} | {r.after} | {ratio} | {r.kind.factor:g} "
+            f"| {MARKS.get(r.change, r.change)} |"
         )
     return lines
 
 
 def decide(returncode: int, output: str, comparison: Comparison | None) -> Outcome:
-    """asv continuous's exit status, cross-checked so that an asv error (also exit 1)
-    is never reported as a slowdown, nor a failed benchmark as one."""
-    failed = comparison is not None and bool(comparison.with_change("failed"))
-    if returncode == 2 or (returncode in (0, 1) and failed):
+    """The verdict from the saved results, cross-checked with asv's exit status so that
+    an asv error (also its exit 1) is never reported as a slowdown, nor a failed
+    benchmark as one. Only gate rows can make it SLOWER."""
+    if comparison is None or returncode not in (0, 1, 2):
+        return Outcome.ERROR
+    if returncode == 1 and "PERFORMANCE DECREASED" not in output:
+        return Outcome.ERROR  # asv stopped before comparing (unknown machine, bad commit)
+    if returncode == 2 or comparison.with_change("failed"):
         return Outcome.FAILED
-    if returncode == 1 and "PERFORMANCE DECREASED" in output:
+    if comparison.with_change("slower", role="gate"):
         return Outcome.SLOWER
-    if returncode == 0 and comparison is not None:
-        return Outcome.NO_CHANGE
-    return Outcome.ERROR
+    return Outcome.NO_CHANGE
 
 
 def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(
-        description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter
+        description=__doc__.split("\n\n")[0],
+        epilog="\n\n".join(__doc__.split("\n\n")[3:]),
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("base", nargs="?", help="default: merge base of HEAD and main")
     parser.add_argument("head", nargs="?", default="HEAD", help="default: HEAD")
@@ -417,13 +495,23 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--results-dir",
         type=Path,
-        help=f"scratch results: a new or empty folder, or one this tool made "
+        help="scratch results: a new or empty folder, or one this tool made "
         f"(emptied first; anything else is refused) ({WORK_DIR}/results)",
     )
     parser.add_argument(
         "--attribute", "-a", action="append", default=[], help="asv -a override, e.g. rounds=1"
     )
-    parser.add_argument("--quick", action="store_true", help="asv --quick (smoke runs only)")
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="asv --quick: each benchmark once, nothing saved or compared (exit 1 only "
+        "if a benchmark fails)",
+    )
+    parser.add_argument(
+        "--allow-dirty",
+        action="store_true",
+        help="run with uncommitted changes (the work tree's benchmarks on committed code)",
+    )
     return parser.parse_args(argv)
 
 
@@ -432,11 +520,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = {**os.environ, **BENCH_ENV}
     try:
         repo = Path(git(Path.cwd(), "rev-parse", "--show-toplevel"))
+        conf = load_json(str(repo / "asv.conf.json"), js_comments=True)
+        if not args.allow_dirty:
+            check_clean_work_tree(repo, conf.get("benchmark_dir", "benchmarks"))
         output = args.output or repo / WORK_DIR / "comment.md"
-        results_dir = args.results_dir or repo / WORK_DIR / "results"
-        factor = factor_setting()
         base, head = resolve_commits(repo, args.base, args.head)
-        results_dir = prepare_results_dir(results_dir)
+        results_dir = prepare_results_dir(args.results_dir or repo / WORK_DIR / "results")
         with tempfile.TemporaryDirectory() as tmp:
             config = write_config(repo, results_dir, Path(tmp) / "asv.conf.json")
             ensure_machine(args.machine, config, env)
@@ -444,7 +533,6 @@ def main(argv: Sequence[str] | None = None) -> int:
                 config,
                 base,
                 head,
-                factor,
                 args.bench or DEFAULT_BENCH,
                 args.machine,
                 args.quick,
@@ -452,25 +540,30 @@ def main(argv: Sequence[str] | None = None) -> int:
             )
             print("$ asv", " ".join(cmd[4:]), flush=True)
             returncode, log = run_streaming(cmd, env, repo)
-        comparison = compare_results(results_dir, base, head, factor, _units(results_dir))
-    except UnsafeResultsDir as exc:
+        if args.quick:
+            outcome = Outcome.FAILED if returncode == 2 else Outcome.SMOKE
+            print(f"pr_benchmarks: {outcome.headline}")
+            return outcome.exit_code
+        comparison = compare_results(results_dir, base, head, _units(results_dir))
+        subjects = {c: git(repo, "log", "-1", "--format=%s", c) for c in (base, head)}
+    except UsageError as exc:
         print(f"pr_benchmarks: {exc}", file=sys.stderr)
-        return Outcome.USAGE
+        return Outcome.USAGE.exit_code
     except (SetupError, UserError) as exc:
         print(f"pr_benchmarks: cannot compare: {exc}", file=sys.stderr)
-        return Outcome.ERROR
+        return Outcome.ERROR.exit_code
     outcome = decide(returncode, log, comparison)
     if outcome is Outcome.ERROR:
         print(
             f"pr_benchmarks: asv continuous exited {returncode} without a verdict (see above)",
             file=sys.stderr,
         )
-        return outcome
-    text = markdown(comparison, outcome)
+        return outcome.exit_code
+    text = markdown(comparison, outcome, subjects)
     output.parent.mkdir(parents=True, exist_ok=True)
     output.write_text(text, encoding="utf-8")
     print(f"\n{text}\n(written to {output})")
-    return outcome
+    return outcome.exit_code
 
 
 def _units(results_dir: Path) -> dict[str, str | None]:

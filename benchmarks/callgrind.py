@@ -1,4 +1,4 @@
-"""Count the instructions one run of a workflow executes, with valgrind's callgrind.
+"""Count the instructions a workflow run executes, whole and stage by stage, with callgrind.
 
 Why instructions: on a shared 2-core VM, time wobbles by several percent from run to run;
 the number of instructions a deterministic workload executes does not (callgrind repeats
@@ -19,13 +19,17 @@ instrumentation) on interpreter start-up and imports before the workload starts.
   instrumented instead: slower, same counts;
 - only the workload is counted: collection is off at start and toggled on and off by
   the entry and exit of `_PyEval_CallTracing`, the C function behind `sys.call_tracing`,
-  which nothing else in the process calls. `--dump-after` writes one profile per counted
-  run, so the tracker reports the median of several runs, each counted exactly.
+  which nothing else in the process calls. `--dump-after` writes one profile per
+  counted call: first `runs` whole workflow runs (the gated figure is their median), then
+  `stage_passes` passes in which each stage is its own call, so a change is pinned to the
+  stage, and so to the module, that made it.
 
-Valgrind runs `sys.executable` itself (on these machines `python3` is a pyenv shell shim,
-and valgrind would count the shell), with PYTHONHASHSEED fixed and one BLAS thread.
+Valgrind runs the interpreter itself (on these machines `python3` can be a pyenv shell
+shim, and valgrind would count the shell), with PYTHONHASHSEED fixed and one BLAS thread.
+The child imports the package under test before this folder's parent joins `sys.path`
+(appended, so the installed commit always wins over the checkout).
 
-    python tools/count_instructions.py WORKFLOW SIZE [--runs 3]   # prints JSON
+    python -m benchmarks.callgrind WORKFLOW SIZE [--runs 3]   # prints JSON
 """
 
 from __future__ import annotations
@@ -70,7 +74,6 @@ _X86_64_CLIENT_REQUEST = bytes.fromhex(
     "c3"  # ret
 )
 
-CHILD_FLAG = "--inside-valgrind"
 EXIT_NO_WORKFLOW = 3  # the workflow does not exist at the installed commit
 
 
@@ -78,13 +81,23 @@ class InstructionCountError(RuntimeError):
     """valgrind ran but did not produce the counts (stripped interpreter, crash, ...)."""
 
 
+# Where `benchmarks` (this package) lives: appended to the child's path after the package
+# under test is imported.
+SUITE_PARENT = Path(__file__).resolve().parents[1]
+_CHILD_BOOTSTRAP = (
+    "import sys, geoinfer_workflows; sys.path.append(sys.argv.pop(1)); "
+    "from benchmarks.callgrind import child_main; sys.exit(child_main())"
+)
+
+
 @dataclass(frozen=True)
 class InstructionCount:
-    """Instructions of each counted run of one workflow at one size."""
+    """Instructions of each counted run of one workflow at one size, and of its stages."""
 
     workflow: str
     size: str
     runs: tuple[int, ...]
+    stages: dict[str, int]  # stage name -> median instructions over the stage passes
     fast_start: bool  # instrumentation started by client request after warm-up
     seconds: float  # wall time of the whole valgrind process
 
@@ -177,16 +190,18 @@ def count_instructions(
     *,
     runs: int = 3,
     warmups: int = 3,
+    stage_passes: int = 1,
     timeout: float = 300.0,
     python: str = sys.executable,
     env: Mapping[str, str] | None = None,
 ) -> InstructionCount:
-    """Run `workflow` at `size` (seed 0) under callgrind; count `runs` runs after
-    `warmups` uncounted ones. `env` is the child's environment before the fixed
-    variables are set (default: this process's; pass PYTHONPATH to count a checkout
-    other than the installed package). Raises FileNotFoundError without valgrind, LookupError if
-    the installed package has no such workflow, subprocess.TimeoutExpired past
-    `timeout`, InstructionCountError if the counts are missing."""
+    """Run `workflow` at `size` (seed 0) under callgrind: `warmups` uncounted runs, then
+    `runs` counted whole runs and `stage_passes` counted passes stage by stage. `env` is
+    the child's environment before the fixed variables are set (default: this process's;
+    pass PYTHONPATH to count a checkout other than the installed package). Raises
+    FileNotFoundError without valgrind, LookupError if the installed package has no such
+    workflow, subprocess.TimeoutExpired past `timeout`, InstructionCountError if the
+    counts are missing."""
     valgrind = valgrind_executable()
     if valgrind is None:
         raise FileNotFoundError("valgrind is not installed (Debian package `valgrind`)")
@@ -196,12 +211,14 @@ def count_instructions(
         out_file = Path(tmp) / "callgrind.out"
         command = [
             *callgrind_command(valgrind, out_file, fast_start=fast, python=python),
-            str(Path(__file__).resolve()),
-            CHILD_FLAG,
+            "-c",
+            _CHILD_BOOTSTRAP,
+            str(SUITE_PARENT),
             workflow,
             size,
             f"--runs={runs}",
             f"--warmups={warmups}",
+            f"--stage-passes={stage_passes}",
             f"--fast-start={int(fast)}",
         ]
         proc = subprocess.run(
@@ -220,78 +237,95 @@ def count_instructions(
                 f"valgrind exited {proc.returncode}:\n{proc.stderr[-3000:]}"
             )
         totals = read_run_totals(out_file)
-    if len(totals) != runs or min(totals) == 0:
+        stage_names = _stage_names(proc.stdout)
+    expected = runs + stage_passes * len(stage_names)
+    if len(totals) != expected or min(totals, default=0) == 0:
         raise InstructionCountError(
-            f"expected {runs} non-empty counts, got {totals}: is {TOGGLE_SYMBOL} in the "
+            f"expected {expected} non-empty counts, got {totals}: is {TOGGLE_SYMBOL} in the "
             f"symbol table of {python} (a stripped interpreter hides it)?"
         )
-    return InstructionCount(workflow, size, tuple(totals), fast, time.perf_counter() - start)
+    whole, staged = totals[:runs], totals[runs:]
+    stages = {
+        name: int(statistics.median(staged[i :: len(stage_names)]))
+        for i, name in enumerate(stage_names)
+    }
+    return InstructionCount(workflow, size, tuple(whole), stages, fast, time.perf_counter() - start)
 
 
-def _pin_row_blocks() -> None:
-    """Make the workflows' row-block splitting independent of timing.
-
-    `perf.parallel.map_row_blocks` times a probe block and cuts the rest into blocks of
-    ~50 ms, in a thread pool when there are several. Under callgrind everything runs
-    ~50x slower, so the timed probe decides differently from run to run (one block
-    inline, or a pool of threads), moving a count by ~2%. A clock that never advances
-    sends it down its small-input path every time (the probe block, then the rest
-    inline), as a native run of these sizes does. Commits without the helper are left
-    as they are.
-    """
+def _stage_names(stdout: str) -> list[str]:
+    """The child's last stdout line: the JSON list of the stages it counted, in order."""
+    lines = stdout.strip().splitlines()
     try:
-        from geoinfer_workflows.perf import parallel
-    except ImportError:
-        return
-    defaults = getattr(getattr(parallel, "map_row_blocks", None), "__kwdefaults__", None)
-    if defaults and "clock" in defaults:
-        defaults["clock"] = _frozen_clock
+        names = json.loads(lines[-1])
+    except (IndexError, json.JSONDecodeError):
+        raise InstructionCountError(
+            f"the child did not name its stages: {stdout[-500:]!r}"
+        ) from None
+    return [str(name) for name in names]
 
 
-def _frozen_clock() -> float:
-    return 0.0
+def _counted_stage_pass(pipeline, inputs) -> None:
+    """One workflow run with each stage a call of its own (one callgrind dump each), in
+    the order and with the context `Pipeline.run` gives it."""
+    context = dict(inputs)
+    for stage in pipeline.stages:
+        context.update(sys.call_tracing(stage.fn, (context,)))
 
 
-def _inside_valgrind(workflow: str, size: str, runs: int, warmups: int, fast: bool) -> int:
-    """The child: build the input, warm up uncounted, then count `runs` runs."""
+def child_main(argv: list[str] | None = None) -> int:
+    """The valgrind child: build the input, warm up uncounted, then count."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("workflow")
+    parser.add_argument("size")
+    parser.add_argument("--runs", type=int, required=True)
+    parser.add_argument("--warmups", type=int, required=True)
+    parser.add_argument("--stage-passes", type=int, required=True)
+    parser.add_argument("--fast-start", type=int, required=True)
+    args = parser.parse_args(argv)
     from geoinfer_workflows.workflows import WORKFLOWS
 
-    if workflow not in WORKFLOWS:
-        print(f"no workflow {workflow!r} at this commit", file=sys.stderr)
+    from .compat import pin_row_blocks
+
+    if args.workflow not in WORKFLOWS:
+        print(f"no workflow {args.workflow!r} at this commit", file=sys.stderr)
         return EXIT_NO_WORKFLOW
-    _pin_row_blocks()
-    pipeline = WORKFLOWS[workflow].pipeline
-    inputs = WORKFLOWS[workflow].make_inputs(size, 0)
-    for _ in range(warmups):  # lazy imports, caches, the interpreter's specialisation
+    pin_row_blocks()
+    pipeline = WORKFLOWS[args.workflow].pipeline
+    inputs = WORKFLOWS[args.workflow].make_inputs(args.size, 0)
+    for _ in range(args.warmups):  # lazy imports, caches, the interpreter's specialisation
         pipeline.run(inputs)
-    if fast:
+    if args.fast_start:
         function = _client_request_function()
         if function is None:
             print("client requests unavailable", file=sys.stderr)
             return 1
         client_request(function, CALLGRIND_START_INSTRUMENTATION)
-    for _ in range(runs):
+    for _ in range(args.runs):
         gc.collect()  # the collector's counters start each run at zero: same trigger points
         sys.call_tracing(pipeline.run, (inputs,))
+    for _ in range(args.stage_passes):
+        gc.collect()
+        _counted_stage_pass(pipeline, inputs)
+    print(json.dumps([stage.name for stage in pipeline.stages]))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(CHILD_FLAG, action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("workflow")
     parser.add_argument("size")
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--warmups", type=int, default=3)
-    parser.add_argument("--fast-start", type=int, default=1, help=argparse.SUPPRESS)
+    parser.add_argument("--stage-passes", type=int, default=1)
     parser.add_argument("--timeout", type=float, default=300.0)
     args = parser.parse_args(argv)
-    if args.inside_valgrind:
-        return _inside_valgrind(
-            args.workflow, args.size, args.runs, args.warmups, bool(args.fast_start)
-        )
     result = count_instructions(
-        args.workflow, args.size, runs=args.runs, warmups=args.warmups, timeout=args.timeout
+        args.workflow,
+        args.size,
+        runs=args.runs,
+        warmups=args.warmups,
+        stage_passes=args.stage_passes,
+        timeout=args.timeout,
     )
     print(json.dumps({**asdict(result), "median": result.median, "spread": result.spread}))
     return 0
