@@ -49,7 +49,7 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 
 import numpy as np
 
-from geoinfer_workflows.errors import GeoInferError, ParameterError
+from geoinfer_workflows.errors import ExitCode, GeoInferError, ParameterError
 
 __all__ = [
     "CacheError",
@@ -75,7 +75,20 @@ _MISSING: Any = object()
 
 
 class CacheError(GeoInferError):
-    """The cache file cannot be used for a reason other than corruption (locked, no access)."""
+    """The cache file cannot be used for a reason other than corruption (locked, no access).
+
+    An environment problem, not bad input: a command it ends exits 3 ("cannot run").
+    """
+
+    exit_code = ExitCode.CANNOT_RUN
+
+
+class _Busy(CacheError):
+    """The file stayed locked by another connection for the whole busy timeout.
+
+    `get` treats it as a miss and `set` drops the write (both with a warning): a cache that
+    is unavailable for a moment must slow a workflow down, never stop it.
+    """
 
 
 class CacheLike(Protocol):
@@ -208,11 +221,44 @@ def _check_array(value: np.ndarray, where: str) -> None:
         )
 
 
-def _to_jsonable(value: Any, arrays: list[np.ndarray], where: str) -> Any:
-    """Validate `value` for an exact JSON round trip; arrays become index markers."""
-    if value is None or isinstance(value, bool | str):
+_MAX_DEPTH = 100  # nesting of lists and dicts in a cached value
+_MAX_INT_BITS = 14_000  # ~4,200 digits: below Python's int <-> str limit (4,300 digits)
+
+
+def _check_text(text: str, where: str) -> None:
+    """A str that has a UTF-8 form: an unpaired surrogate ('\ud800') has none."""
+    if not text.isascii():
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError as exc:
+            raise ParameterError(
+                f"cannot cache text with the unpaired surrogate {text[exc.start]!r} at {where}: "
+                "it has no UTF-8 form (was it decoded with errors='surrogateescape'?)"
+            ) from None
+
+
+def _to_jsonable(value: Any, arrays: list[np.ndarray], where: str, depth: int = 0) -> Any:
+    """Validate `value` for an exact JSON round trip; arrays become index markers.
+
+    Depth is bounded, which also catches a list or dict that contains itself, so a value
+    the decoder could not read back (or a cycle) is a ParameterError, not a RecursionError.
+    """
+    if depth > _MAX_DEPTH:
+        raise ParameterError(
+            f"cannot cache a value nested more than {_MAX_DEPTH} levels deep (at {where[:80]}"
+            "...); does a list or dict contain itself?"
+        )
+    if value is None or isinstance(value, bool):
+        return value
+    if isinstance(value, str):
+        _check_text(value, where)
         return value
     if isinstance(value, int) and type(value) is int:
+        if value.bit_length() > _MAX_INT_BITS:
+            raise ParameterError(
+                f"cannot cache an int of {value.bit_length()} bits at {where}: JSON stores "
+                f"ints as text, limited to {_MAX_INT_BITS} bits; store it as a str or array"
+            )
         return value
     if isinstance(value, float):  # includes np.float64, which is a float subclass
         return float(value)
@@ -221,7 +267,7 @@ def _to_jsonable(value: Any, arrays: list[np.ndarray], where: str) -> Any:
         arrays.append(value)
         return {_ARRAY_MARKER: len(arrays) - 1}
     if isinstance(value, list):
-        return [_to_jsonable(v, arrays, f"{where}[{i}]") for i, v in enumerate(value)]
+        return [_to_jsonable(v, arrays, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, dict):
         out = {}
         for k, v in value.items():
@@ -232,7 +278,8 @@ def _to_jsonable(value: Any, arrays: list[np.ndarray], where: str) -> Any:
                 )
             if k == _ARRAY_MARKER:
                 raise ParameterError(f"the key {_ARRAY_MARKER!r} is reserved (at {where})")
-            out[k] = _to_jsonable(v, arrays, f"{where}[{k!r}]")
+            _check_text(k, f"a key of {where}")
+            out[k] = _to_jsonable(v, arrays, f"{where}[{k!r}]", depth + 1)
         return out
     if isinstance(value, tuple):
         raise ParameterError(
@@ -250,15 +297,46 @@ def _to_jsonable(value: Any, arrays: list[np.ndarray], where: str) -> Any:
     )
 
 
-def _read_npy(stream: io.BytesIO) -> np.ndarray:
+_NPY_HEADER_READERS = {
+    (1, 0): np.lib.format.read_array_header_1_0,
+    (2, 0): np.lib.format.read_array_header_2_0,
+}
+
+
+def _check_npy_size(stream: io.BytesIO, size: int) -> None:
+    """Refuse an .npy whose header declares more data than the payload holds.
+
+    WHY: numpy allocates what the header declares before reading; a crafted header
+    (shape (2**45,)) would raise MemoryError on every lookup instead of being a miss.
+    """
+    start = stream.tell()
+    version = np.lib.format.read_magic(stream)
+    if version not in _NPY_HEADER_READERS:
+        raise ValueError(f"unsupported .npy format version {version}")
+    shape, _, dtype = _NPY_HEADER_READERS[version](stream)
+    if any(not isinstance(d, int) or d < 0 for d in shape):
+        raise ValueError(f"invalid .npy shape {shape}")
+    declared = math.prod(shape) * dtype.itemsize
+    if declared > size - stream.tell():
+        raise ValueError(f"the .npy header declares {declared} bytes, the entry holds fewer")
+    stream.seek(start)
+
+
+def _read_npy(stream: io.BytesIO, size: int) -> np.ndarray:
     with _NPY_READ_LOCK:
+        _check_npy_size(stream, size)
         return np.lib.format.read_array(stream, allow_pickle=False)
 
 
 def _npy_bytes(array: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     np.lib.format.write_array(buffer, array, allow_pickle=False)
-    return buffer.getvalue()
+    data = buffer.getvalue()
+    if (data[6], data[7]) not in _NPY_HEADER_READERS:  # 3.0: field names beyond latin-1
+        raise ParameterError(
+            "cannot cache an array whose dtype field names are not latin-1; rename the fields"
+        )
+    return data
 
 
 def encode_value(value: Any) -> tuple[str, bytes]:
@@ -288,24 +366,34 @@ def _restore_arrays(doc: Any, arrays: list[np.ndarray]) -> Any:
 def decode_value(kind: str, payload: bytes) -> Any:
     """Inverse of `encode_value`. Never unpickles: `.npy` is read with allow_pickle=False.
 
-    Raises ValueError for anything that is not a payload this module wrote.
+    Raises ValueError for anything that is not a payload this module wrote, including
+    payloads crafted to exhaust memory or the stack (checked sizes, a depth limit).
     """
+    try:
+        return _decode(kind, payload)
+    except (RecursionError, OverflowError) as exc:
+        raise ValueError(f"undecodable {kind} payload: {type(exc).__name__}") from None
+
+
+def _decode(kind: str, payload: bytes) -> Any:
     if kind == "json":
         return json.loads(payload.decode("utf-8"))
     if kind == "npy":
         stream = io.BytesIO(payload)
-        array = _read_npy(stream)
+        array = _read_npy(stream, len(payload))
         if stream.tell() != len(payload):
             raise ValueError("trailing bytes after the array")
         return array
     if kind == "tree":
         (n,) = _TREE_HEADER.unpack_from(payload)
+        if n > len(payload) - _TREE_HEADER.size:
+            raise ValueError(f"tree length prefix {n} is beyond the entry's {len(payload)} bytes")
         doc = json.loads(payload[_TREE_HEADER.size : _TREE_HEADER.size + n].decode("utf-8"))
         stream = io.BytesIO(payload)
         stream.seek(_TREE_HEADER.size + n)
         arrays = []
         while stream.tell() < len(payload):
-            arrays.append(_read_npy(stream))
+            arrays.append(_read_npy(stream, len(payload)))
         return _restore_arrays(doc, arrays)
     raise ValueError(f"unknown payload kind {kind!r}")
 
@@ -349,6 +437,22 @@ def _error_code(exc: sqlite3.Error) -> int | None:
     return None if code is None else code & 0xFF
 
 
+def _encodable(text: str) -> bool:
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _check_key(key: object) -> None:
+    """Keys are str with a UTF-8 form (SQLite stores text as UTF-8)."""
+    if not isinstance(key, str):
+        raise ParameterError(f"cache keys are strings, got {type(key).__name__}")
+    if not key.isascii() and not _encodable(key):
+        raise ParameterError(f"cache key {key[:40]!r} has an unpaired surrogate: no UTF-8 form")
+
+
 class SQLiteCache:
     """Persistent key -> value store with TTL and an entry bound, in one SQLite file.
 
@@ -387,7 +491,10 @@ class SQLiteCache:
         self._hits = self._misses = self._evictions = 0
         self._expirations = self._invalid = self._recoveries = 0
         with self._lock:
-            self._connection()
+            try:
+                self._connection()
+            except _Busy as exc:  # opened (and validated) again on first use
+                log.warning("%s; continuing without it for now", exc)
 
     # -- opening, validation and recovery ---------------------------------------------
 
@@ -408,8 +515,24 @@ class SQLiteCache:
         self._pid = os.getpid()
         return self._conn
 
+    def _create_private(self) -> None:
+        """Create the folder and an empty file readable by its owner only (0600).
+
+        SQLite gives its -wal and -shm files the mode of the database file, so cached
+        values (workflow outputs) are never readable by other users.
+        """
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600)
+        except FileExistsError:
+            return
+        except OSError as exc:
+            raise CacheError(f"cannot create cache file {self.path}: {exc}") from exc
+        os.close(fd)
+
     def _open_validated(self) -> sqlite3.Connection:
         self._check_header()
+        self._create_private()
         try:
             conn = sqlite3.connect(
                 self.path,
@@ -427,7 +550,7 @@ class SQLiteCache:
         except sqlite3.DatabaseError as exc:
             conn.close()
             if _error_code(exc) in _BUSY_CODES:
-                raise CacheError(
+                raise _Busy(
                     f"cache file {self.path} stayed locked for {self.busy_timeout_s} s: {exc}"
                 ) from exc
             raise _Damaged(f"{type(exc).__name__}: {exc}") from exc
@@ -444,6 +567,11 @@ class SQLiteCache:
             raise CacheError(f"cannot read cache file {self.path}: {exc}") from exc
         if head and head != _SQLITE_HEADER:
             raise _Damaged("not an SQLite file (bad header)")
+        if not head and any(Path(f"{self.path}{s}").exists() for s in ("-wal", "-shm")):
+            # An empty file is fresh only before its first use, which writes the header
+            # before any -wal/-shm exists. With them, the file was emptied under a live
+            # connection, whose locks would block this opener for the whole busy timeout.
+            raise _Damaged("emptied while in use (0 bytes beside its -wal/-shm files)")
 
     def _prepare(self, conn: sqlite3.Connection) -> None:
         """Validate before writing anything, so a foreign file is set aside untouched."""
@@ -526,7 +654,7 @@ class SQLiteCache:
             except sqlite3.DatabaseError as exc:
                 code = _error_code(exc)
                 if code in _BUSY_CODES:
-                    raise CacheError(
+                    raise _Busy(
                         f"cache file {self.path} stayed locked for {self.busy_timeout_s} s: {exc}"
                     ) from exc
                 if code not in _CORRUPTION_CODES and not self._is_damaged():
@@ -536,22 +664,40 @@ class SQLiteCache:
 
     # -- the cache interface ------------------------------------------------------------
 
-    def _fresh_after(self, now: float) -> float:
-        """Entries created after this instant are still valid."""
-        return -math.inf if self.ttl_seconds is None else now - self.ttl_seconds
+    def _window(self, now: float) -> tuple[float, float]:
+        """(after, until): entries created in (after, until] are valid at `now`.
+
+        An entry created after `now` was written by a clock running ahead: it is treated
+        as expired, since its age (and so its TTL) cannot be known. Without a TTL nothing
+        expires.
+        """
+        if self.ttl_seconds is None:
+            return -math.inf, math.inf
+        return now - self.ttl_seconds, now
 
     def get(self, key: str, default: Any = None) -> Any:
-        """The value, refreshing its access time; `default` if missing, expired or invalid."""
+        """The value, refreshing its access time; `default` if missing, expired or invalid.
+
+        A cache file locked by another program for the whole busy timeout is a miss.
+        """
+        _check_key(key)
         now = self.clock()
+        after, until = self._window(now)
 
         def lookup(conn: sqlite3.Connection) -> list[tuple[str, bytes]]:
             return conn.execute(
-                "UPDATE entries SET accessed = ? WHERE key = ? AND created > ? "
+                "UPDATE entries SET accessed = ? WHERE key = ? AND created > ? AND created <= ? "
                 "RETURNING kind, value",
-                (now, key, self._fresh_after(now)),
+                (now, key, after, until),
             ).fetchall()  # fetchall ends the statement, so autocommit commits it
 
-        rows = self._run(lookup)
+        try:
+            rows = self._run(lookup)
+        except _Busy as exc:
+            log.warning("%s; lookup of %r counted as a miss", exc, key)
+            with self._lock:
+                self._misses += 1
+            return default
         if rows:
             kind, payload = rows[0]
             try:
@@ -573,8 +719,8 @@ class SQLiteCache:
             expired = self._run(
                 lambda c: (
                     c.execute(
-                        "DELETE FROM entries WHERE key = ? AND created <= ?",
-                        (key, self._fresh_after(now)),
+                        "DELETE FROM entries WHERE key = ? AND (created <= ? OR created > ?)",
+                        (key, after, until),
                     ).rowcount
                 )
             )
@@ -584,15 +730,19 @@ class SQLiteCache:
         return default
 
     def set(self, key: str, value: Any) -> None:
-        """Store atomically (one transaction), then evict beyond `max_entries`."""
-        if not isinstance(key, str):
-            raise ParameterError(f"cache keys are strings, got {type(key).__name__}")
+        """Store atomically (one transaction), then evict beyond `max_entries`.
+
+        The timestamp is read inside the write lock, so writes are stamped in the order
+        they happen, and the entry just written is never the one evicted. A file locked by
+        another program for the whole busy timeout drops the write (with a warning).
+        """
+        _check_key(key)
         kind, payload = encode_value(value)
-        now = self.clock()
 
         def write(conn: sqlite3.Connection) -> int:
             conn.execute("BEGIN IMMEDIATE")
             try:
+                now = self.clock()
                 conn.execute(
                     "INSERT INTO entries (key, kind, value, created, accessed) "
                     "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET "
@@ -604,9 +754,9 @@ class SQLiteCache:
                 excess = count - self.max_entries
                 if excess > 0:
                     conn.execute(
-                        "DELETE FROM entries WHERE key IN "
-                        "(SELECT key FROM entries ORDER BY accessed, rowid LIMIT ?)",
-                        (excess,),
+                        "DELETE FROM entries WHERE key IN (SELECT key FROM entries "
+                        "WHERE key != ? ORDER BY accessed, rowid LIMIT ?)",
+                        (key, excess),
                     )
                 conn.execute("COMMIT")
             except BaseException:
@@ -615,25 +765,32 @@ class SQLiteCache:
                 raise
             return max(excess, 0)
 
-        evicted = self._run(write)
+        try:
+            evicted = self._run(write)
+        except _Busy as exc:
+            log.warning("%s; the write of %r was dropped", exc, key)
+            return
         if evicted:
             with self._lock:
                 self._evictions += evicted
 
     def delete(self, key: str) -> bool:
         """Remove `key`; True if it was present."""
+        _check_key(key)
         return self._run(
             lambda c: c.execute("DELETE FROM entries WHERE key = ?", (key,)).rowcount > 0
         )
 
     def __contains__(self, key: object) -> bool:
         """Present and not expired; does not refresh access time or count as a lookup."""
-        now = self.clock()
+        if not isinstance(key, str) or not _encodable(key):
+            return False
+        after, until = self._window(self.clock())
         return bool(
             self._run(
                 lambda c: c.execute(
-                    "SELECT 1 FROM entries WHERE key = ? AND created > ?",
-                    (key, self._fresh_after(now)),
+                    "SELECT 1 FROM entries WHERE key = ? AND created > ? AND created <= ?",
+                    (key, after, until),
                 ).fetchall()
             )
         )
@@ -642,11 +799,11 @@ class SQLiteCache:
         """Delete every expired entry now; returns how many."""
         if self.ttl_seconds is None:
             return 0
-        now = self.clock()
+        after, until = self._window(self.clock())
         n = self._run(
             lambda c: (
                 c.execute(
-                    "DELETE FROM entries WHERE created <= ?", (self._fresh_after(now),)
+                    "DELETE FROM entries WHERE created <= ? OR created > ?", (after, until)
                 ).rowcount
             )
         )
