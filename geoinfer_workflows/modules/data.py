@@ -14,8 +14,16 @@ Rules a caller can rely on:
   Fractions of a second are floored. Accepted range: 1900-01-01 .. 2200-01-01 UTC.
 - A `str` source is content (not a path) when it is empty, contains a line break or a
   comma, or starts with `{` or `[`; anything else is a path. `text=True/False` overrides.
+- Numbers: one strict rule for every source and field: ASCII decimal or exponent
+  notation (`nan`/`inf` are read, then rejected as not finite); `4_5`, non-ASCII digits
+  or spaces and bytes are unparseable. An integer too large for a float is unparseable
+  (or, in JSON text, beyond 4300 digits, infinite), never an exception.
+- CSV is read as records (a quoted field may hold commas and newlines). A record the csv
+  module cannot parse (a character after a closing quote, a field over 131,072
+  characters) or with the wrong number of fields is quarantined alone; a quote left open
+  to the end of the input fails the input. Paths must be regular files.
 - Rejection rows are 1-based: CSV data records not counting the header or blank lines;
-  GeoJSON features and records by position.
+  GeoJSON features and records by position. Kinds are from `REJECTION_KINDS`.
 - Extra columns from text are float64 when every accepted cell parses as a number, else
   strings (numpy unicode; object when a cell is longer than 256 characters). Extras are
   passengers: they are never a reason to reject a row. Extras given to `ingest_columns`
