@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -64,7 +65,7 @@ def test_malformed_budget_files_exit_2(tmp_path, capsys, text, message) -> None:
     )
     assert code == 2
     assert message in err
-    with pytest.raises(BudgetError, match=message.split()[0]):
+    with pytest.raises(BudgetError, match=re.escape(message.split()[0])):
         load_budget_file(_budgets(tmp_path, text))
 
 
