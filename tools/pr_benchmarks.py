@@ -66,6 +66,7 @@ class RowKind:
     role: str  # "gate" decides the exit code; "where" and "advice" never do
     factor: float  # after / before above this is slower (below 1/factor is faster)
     deterministic: bool  # judged by ratio alone (else by asv's statistics on samples)
+    min_change: float = 0.0  # and by at least this much, in the row's unit
 
 
 # --- Settings: the single place the PR gate is configured ---------------------------------
@@ -73,7 +74,9 @@ class RowKind:
 # to ~0.1% between processes, traced peaks to a few hundred bytes; timings wander 10-25%.
 ROW_KINDS = (
     RowKind("instructions", r"\.track_instructions\(", "gate", 1.005, True),
-    RowKind("traced memory", r"\.track_traced_peak_mib\(", "gate", 1.01, True),
+    # A few hundred bytes of Python objects are 1% of a 46 KiB peak (basic at `seed`): a
+    # memory finding must also be worth a page table's attention, 64 KiB.
+    RowKind("traced memory", r"\.track_traced_peak_mib\(", "gate", 1.01, True, 1 / 16),
     RowKind("stage instructions", r"\.track_stage_instructions\(", "where", 1.005, True),
     RowKind("time", r"\.time_", "advice", 1.10, False),
     RowKind("other", r"", "advice", 1.10, False),  # anything else selected with --bench
@@ -330,9 +333,10 @@ def classify(before, after, ss_before, ss_after, kind: RowKind) -> str:
     if _is_nan(before) or _is_nan(after):
         return "skipped"
     if kind.deterministic:
-        if before > 0 and after > before * kind.factor:
+        big_enough = abs(after - before) > kind.min_change
+        if big_enough and before > 0 and after > before * kind.factor:
             return "slower"
-        if after > 0 and before > after * kind.factor:
+        if big_enough and after > 0 and before > after * kind.factor:
             return "faster"
         return "same"
     if _is_result_better(before, after, ss_before, ss_after, kind.factor):
@@ -410,7 +414,9 @@ def markdown(comparison: Comparison, outcome: Outcome, subjects: dict[str, str])
     folded."""
     c = comparison
     factors = ", ".join(
-        f"{k.name} {k.factor:g}" for k in ROW_KINDS if any(r.kind is k for r in c.rows)
+        f"{k.name} {k.factor:g}" + (f" and > {k.min_change:g}" if k.min_change else "")
+        for k in ROW_KINDS
+        if any(r.kind is k for r in c.rows)
     )
     lines = [
         f"### Benchmarks: {outcome.headline}",
@@ -538,7 +544,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                 args.quick,
                 args.attribute,
             )
-            print("$ asv", " ".join(cmd[4:]), flush=True)
+            print("$ asv", " ".join(cmd[3:]), flush=True)
             returncode, log = run_streaming(cmd, env, repo)
         if args.quick:
             outcome = Outcome.FAILED if returncode == 2 else Outcome.SMOKE
