@@ -6,6 +6,21 @@ the history, so the one place that knows about older commits' behaviour is here.
 
 from __future__ import annotations
 
+import importlib
+from types import ModuleType
+
+
+def import_first(*names: str) -> ModuleType:
+    """The first of `names` that imports: the module's current path first, then where
+    older commits kept it (as scipy's benchmarks `safe_import`). Raises
+    NotImplementedError, asv's "skip", when the commit under test has none of them."""
+    for name in names:
+        try:
+            return importlib.import_module(name)
+        except ImportError:
+            continue
+    raise NotImplementedError(f"none of {', '.join(names)} exists at this commit")
+
 
 def pin_row_blocks() -> None:
     """Make an older commit's row-block split independent of timing.
