@@ -252,7 +252,9 @@ def test_plain_publish_renders_offline(browser, history: PlantedHistory) -> None
         assert not browser.current_url.endswith("error.html")
     assert all(url.startswith(base) or url.startswith("data:") for url in asked), asked
     assert any("/vendor/jquery/" in url for url in asked)
-    assert not errors, errors
+    # The grid asks for a summary of every benchmark of the suite; the planted history
+    # measured two, so the others 404. Anything else (an asset, an integrity) is a failure.
+    assert [e for e in errors if "/graphs/summary/" not in e or "404" not in e] == [], errors
 
 
 def test_docs_screenshot_is_a_workflow_graph() -> None:
