@@ -145,7 +145,7 @@ def test_a_fatter_gate_row_exits_1_and_says_which_kind_fired(pr_repo: PrRepo) ->
     kind, before, after, ratio, factor, change = rows_of(run.comment)[PEAK_ROW]
     assert kind == "traced memory: gate" and factor == "1.01" and "slower" in change
     grown = float(after.removesuffix(" MiB")) - float(before.removesuffix(" MiB"))
-    assert abs(grown - MEMORY_MIB) < 0.01, (before, after)
+    assert abs(grown - MEMORY_MIB) < 0.1, (before, after)  # less basic's own 46 KiB
     assert len(ratio.split(".")[1]) == 3  # three decimals
 
 

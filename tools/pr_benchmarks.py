@@ -249,7 +249,7 @@ def write_config(repo: Path, results_dir: Path, target: Path) -> Path:
     return target
 
 
-def ensure_machine(machine: str | None, config: Path, env: dict[str, str]) -> None:
+def ensure_machine(machine: str | None, config: Path, env: dict[str, str], repo: Path) -> None:
     """Register the machine without questions if ~/.asv-machine.json lacks it."""
     name = machine or Machine.get_unique_machine_name()
     try:
@@ -260,7 +260,8 @@ def ensure_machine(machine: str | None, config: Path, env: dict[str, str]) -> No
     cmd = [sys.executable, "-m", "asv", "machine", "--yes", "--config", str(config)]
     if machine:
         cmd += ["--machine", machine]
-    proc = subprocess.run(cmd, env=env, capture_output=True, text=True, check=False)
+    # From the checkout: asv imports the config's plugins (.asv_offline_pages) from there.
+    proc = subprocess.run(cmd, cwd=repo, env=env, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         raise SetupError(f"`asv machine --yes` failed: {proc.stdout}{proc.stderr}")
 
@@ -534,7 +535,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         results_dir = prepare_results_dir(args.results_dir or repo / WORK_DIR / "results")
         with tempfile.TemporaryDirectory() as tmp:
             config = write_config(repo, results_dir, Path(tmp) / "asv.conf.json")
-            ensure_machine(args.machine, config, env)
+            ensure_machine(args.machine, config, env, repo)
             cmd = continuous_command(
                 config,
                 base,
