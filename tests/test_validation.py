@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from geoinfer_workflows.errors import ParameterError
+from geoinfer_workflows.modules import ag, climate, health, iot, risk, space, temporal
 from geoinfer_workflows.validation import (
     Interval,
     Options,
@@ -187,3 +188,56 @@ def test_array_helpers():
     for bad in ([], [1.0, 2.0], [[np.nan, 1.0]], np.empty((3, 0))):
         with pytest.raises(ParameterError, match=r"^X must"):
             as_float_matrix(bad)
+
+
+# ------------------------------------------------- the same rule in every module (issue 10)
+
+
+def _hourly() -> np.ndarray:
+    return np.random.default_rng(0).normal(10.0, 3.0, size=(3, 24 * 40))
+
+
+_POINTS = np.random.default_rng(1).normal(size=(60, 2))
+# (name, call with the integer parameter, a valid value): np.int64 was accepted by kmeans
+# and refused by quality_control; now every integer parameter follows one rule.
+INTEGER_PARAMETERS = [
+    ("space.h3_cells resolution", lambda v: space.h3_cells([51.5], [-0.1], v), 9),
+    ("space.h3_cell_spacing_m resolution", space.h3_cell_spacing_m, 9),
+    ("space.kmeans k", lambda v: space.kmeans(_POINTS, v, seed=0).labels, 3),
+    ("space.dbscan min_samples", lambda v: space.dbscan([0, 0], [0, 0], eps_m=1, min_samples=v), 2),
+    ("space.hierarchical n_clusters", lambda v: space.hierarchical(_POINTS, v), 3),
+    ("space.idw k", lambda v: space.idw([0, 1], [0, 1], [1.0, 2.0], [0.5], [0.5], k=v), 2),
+    ("risk.knn_weights k", lambda v: risk.knn_weights(_POINTS, v).toarray(), 4),
+    ("risk.local_moran permutations",
+     lambda v: risk.local_moran(_POINTS[:, 0], risk.knn_weights(_POINTS, 4), permutations=v).p, 9),
+    ("risk.ears_c2 baseline", lambda v: risk.ears_c2(_hourly()[:, :50], baseline=v), 7),
+    ("risk.cusum_alerts baseline", lambda v: risk.cusum_alerts(_hourly()[:, :50], baseline=v), 8),
+    ("temporal.rolling_mean window", lambda v: temporal.rolling_mean(_hourly(), v), 5),
+    ("temporal.resample_mean factor", lambda v: temporal.resample_mean(_hourly(), v), 24),
+    ("temporal.period_index period_s", lambda v: temporal.period_index(np.arange(9), v), 3),
+    ("climate.quality_control stuck_hours",
+     lambda v: climate.quality_control(_hourly(), stuck_hours=v).valid, 6),
+    ("climate.daily_means min_hours", lambda v: climate.daily_means(_hourly(), min_hours=v), 18),
+    ("climate.climatology window",
+     lambda v: climate.climatology(climate.daily_means(_hourly()), window=v), 15),
+    ("health.cell_week_counts n_weeks",
+     lambda v: health.cell_week_counts(np.array([1, 2]), np.array([0, 10]), n_weeks=v).counts, 3),
+    ("iot.StreamingAggregator n_sensors", lambda v: iot.StreamingAggregator(v).n_sensors, 4),
+    ("iot.iter_chunks chunk_rows", lambda v: list(iot.iter_chunks(10, v)), 3),
+    ("ag.management_zones n_zones", lambda v: ag.management_zones(_POINTS, v), 3),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("what", "call", "value"), INTEGER_PARAMETERS, ids=lambda x: x)
+def test_numpy_integers_are_integers_in_every_module(what, call, value):
+    expected = call(value)
+    for numpy_value in (np.int64(value), np.int32(value)):
+        np.testing.assert_array_equal(call(numpy_value), expected)
+
+
+@pytest.mark.parametrize(("what", "call", "value"), INTEGER_PARAMETERS, ids=lambda x: x)
+def test_bools_and_floats_are_not_integers_in_any_module(what, call, value):
+    name = what.split()[-1]
+    for bad in (float(value), np.float64(value), True):
+        with pytest.raises(ParameterError, match=rf"{name} must be an integer"):
+            call(bad)

@@ -10,16 +10,20 @@ import numpy as np
 
 from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.modules.space import kmeans, nearest_center
+from geoinfer_workflows.validation import (
+    as_real_array,
+    check_int,
+    check_non_negative_float,
+    check_positive_float,
+    check_real,
+)
 
 __all__ = ["irrigation_need_mm", "management_zones", "ndvi", "savi", "zone_features"]
 
 
 def _band(x: np.ndarray, name: str) -> np.ndarray:
     """Reflectance band as float64: integer digital numbers would wrap on subtraction."""
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise ParameterError(f"{name} must be a numeric band, got dtype {arr.dtype}")
-    return arr.astype(np.float64, copy=False)
+    return as_real_array(x, name).astype(np.float64, copy=False)
 
 
 def _normalised_ratio(num: np.ndarray, den: np.ndarray, valid: np.ndarray) -> np.ndarray:
@@ -50,8 +54,7 @@ def savi(red: np.ndarray, nir: np.ndarray, L: float = 0.5) -> np.ndarray:
     canopies (L=0.5 is Huete's intermediate-cover value; L=0 gives NDVI). Same NaN and
     clipping rules as `ndvi`.
     """
-    if not (np.isfinite(L) and L >= 0):
-        raise ParameterError(f"L must be a finite soil factor >= 0 (usually 0..1), got {L}")
+    check_non_negative_float(L, "L", note="a soil factor, usually 0..1")
     r, n = _band(red, "red"), _band(nir, "nir")
     total = n + r + L
     valid = np.isfinite(r) & np.isfinite(n) & (total > 0)
@@ -112,21 +115,15 @@ def management_zones(
         raise ParameterError(f"features must be an (n, d) matrix, got shape {x.shape}")
     complete = np.isfinite(x).all(axis=1)
     n_ok = int(complete.sum())
-    if isinstance(n_zones, bool) or not isinstance(n_zones, int | np.integer):
-        raise ParameterError(f"n_zones must be an integer, got {n_zones!r}")
-    if not 1 <= n_zones <= n_ok:
-        raise ParameterError(
-            f"n_zones must be in [1, {n_ok}] (the number of complete feature rows), got {n_zones}"
-        )
-    if fit_rows < n_zones:
-        raise ParameterError(f"fit_rows must be at least n_zones={n_zones}, got {fit_rows}")
+    n_zones = check_int(n_zones, "n_zones", 1, n_ok, note="up to the complete feature rows")
+    fit_rows = check_int(fit_rows, "fit_rows", n_zones, note="at least n_zones")
     rows = x[complete]
     if n_ok > fit_rows:
         sample = np.sort(np.random.default_rng(seed).choice(n_ok, fit_rows, replace=False))
-        centers = kmeans(rows[sample], int(n_zones), seed=seed).centers
+        centers = kmeans(rows[sample], n_zones, seed=seed).centers
         zone = nearest_center(rows, centers)
     else:
-        fit = kmeans(rows, int(n_zones), seed=seed)
+        fit = kmeans(rows, n_zones, seed=seed)
         centers, zone = fit.centers, fit.labels
     rank = np.empty(n_zones, dtype=np.int64)
     rank[np.argsort(np.asarray(centers)[:, 0], kind="stable")] = np.arange(n_zones)
@@ -160,13 +157,16 @@ def irrigation_need_mm(
 
 
 def _check_soil_parameters(fc: float, wp: float, root_depth_mm: float, mad: float) -> None:
-    """Volumetric water contents are fractions with WP < FC; depth and MAD must be sane."""
-    if not (0.0 <= wp < fc <= 1.0):
+    """Volumetric water contents are fractions with WP < FC; depth and MAD must be sane.
+
+    Validation only: the values are used as given (their float conversions are not kept).
+    """
+    fraction = "a volumetric water fraction"
+    wilting = check_real(wp, "wilting_point", 0.0, 1.0, note=fraction)
+    capacity = check_real(fc, "field_capacity", 0.0, 1.0, note=fraction)
+    if not wilting < capacity:
         raise ParameterError(
-            "need volumetric fractions 0 <= wilting_point < field_capacity <= 1, "
-            f"got wilting_point={wp}, field_capacity={fc}"
+            f"need wilting_point < field_capacity, got wilting_point={wp}, field_capacity={fc}"
         )
-    if not (np.isfinite(root_depth_mm) and root_depth_mm > 0):
-        raise ParameterError(f"root_depth_mm must be positive and finite, got {root_depth_mm}")
-    if not (0.0 <= mad <= 1.0):
-        raise ParameterError(f"mad is a fraction of TAW and must be in [0, 1], got {mad}")
+    check_positive_float(root_depth_mm, "root_depth_mm")
+    check_real(mad, "mad", 0.0, 1.0, note="a fraction of TAW")

@@ -21,6 +21,13 @@ from geoinfer_workflows.modules.temporal import (
     linear_trends,
     resample_mean,
 )
+from geoinfer_workflows.validation import (
+    as_real_array,
+    check_int,
+    check_options,
+    check_positive_float,
+    check_real,
+)
 
 __all__ = [
     "DAYS_PER_YEAR",
@@ -46,12 +53,10 @@ _DAYS_PER_UNIT = {"day": 1.0, "year": 365.25, "decade": 3652.5}
 
 def _series(values: np.ndarray, name: str) -> np.ndarray:
     """Float array with a time axis last; anything else is a caller mistake, said plainly."""
-    arr = np.asarray(values)
-    if arr.dtype.kind not in "biuf":
-        raise ParameterError(f"{name} must be numeric, got dtype {arr.dtype}")
+    arr = as_real_array(values, name)
     if arr.ndim == 0:
         raise ParameterError(f"{name} must be (n_stations, n_steps), got a scalar")
-    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
+    return arr
 
 
 # --------------------------------------------------------------------------- QC
@@ -116,15 +121,15 @@ def quality_control(
 
 
 def _check_qc_parameters(vmin: float, vmax: float, max_step: float, stuck_hours: int) -> None:
-    """QC thresholds that cannot flag anything sensible are refused up front."""
-    if not (np.isfinite(vmin) and np.isfinite(vmax) and vmin < vmax):
-        raise ParameterError(f"need finite vmin < vmax, got vmin={vmin}, vmax={vmax}")
-    if not (np.isfinite(max_step) and max_step > 0):
-        raise ParameterError(f"max_step must be a positive finite number, got {max_step}")
-    if isinstance(stuck_hours, bool) or not isinstance(stuck_hours, int) or stuck_hours < 2:
-        raise ParameterError(
-            f"stuck_hours must be an integer >= 2 (one repeat is normal), got {stuck_hours!r}"
-        )
+    """QC thresholds that cannot flag anything sensible are refused up front.
+
+    Validation only: the values are used as given, so a numpy threshold compares with the
+    data exactly as it did before these checks existed.
+    """
+    if not check_real(vmin, "vmin") < check_real(vmax, "vmax"):
+        raise ParameterError(f"need vmin < vmax, got vmin={vmin}, vmax={vmax}")
+    check_positive_float(max_step, "max_step")
+    check_int(stuck_hours, "stuck_hours", 2, note="one repeat is normal")
 
 
 def _spikes(v: np.ndarray, max_step: float, *, ignore: np.ndarray) -> np.ndarray:
@@ -210,10 +215,8 @@ def daily_means(
     trailing partial day is dropped. The default t0=0 assumes column 0 is a midnight.
     """
     v = _series(values, "values")
-    if isinstance(hours_per_day, bool) or not isinstance(hours_per_day, int) or hours_per_day < 1:
-        raise ParameterError(f"hours_per_day must be a positive integer, got {hours_per_day!r}")
-    if not 1 <= min_hours <= hours_per_day:
-        raise ParameterError(f"min_hours must be in [1, {hours_per_day}], got {min_hours}")
+    hours_per_day = check_int(hours_per_day, "hours_per_day", 1)
+    min_hours = check_int(min_hours, "min_hours", 1, hours_per_day)
     lead = _samples_to_midnight(t0, hours_per_day)
     return resample_mean(v[..., lead:], hours_per_day, min_count=min_hours)
 
@@ -255,16 +258,14 @@ def climatology(
     `period=None` always gives that plain centred rolling mean of the series itself.
     """
     d = _series(daily, "daily").astype(np.float64, copy=False)
-    if isinstance(window, bool) or not isinstance(window, int) or window < 1:
-        raise ParameterError(f"window must be a positive integer number of days, got {window!r}")
+    window = check_int(window, "window", 1, note="days")
     valid = ~np.isnan(d)
     filled = np.where(valid, d, 0.0)
     if period is None:
         sums = _centred_window_sums(filled, window, circular=False)
         counts = _centred_window_sums(valid.astype(np.float64), window, circular=False)
         return _ratio(sums, counts)
-    if isinstance(period, bool) or not isinstance(period, int) or period < window:
-        raise ParameterError(f"period must be an integer >= window={window}, got {period!r}")
+    period = check_int(period, "period", window, note="days, at least the window")
     cycle_sums, cycle_counts = _fold_by_cycle(filled, valid, period)
     sums = _centred_window_sums(cycle_sums, window, circular=True)
     counts = _centred_window_sums(cycle_counts, window, circular=True)
@@ -337,8 +338,7 @@ def station_trends(daily: np.ndarray, *, per: str = "decade") -> TrendResult:
     squares slope even over whole years (a 10 C seasonal sine over exactly 10 years gives
     anything up to +-1.9 C/decade depending on its phase), swamping real warming rates.
     """
-    if per not in _DAYS_PER_UNIT:
-        raise ParameterError(f"per must be one of {sorted(_DAYS_PER_UNIT)}, got {per!r}")
+    check_options(per, "trend unit", _DAYS_PER_UNIT)
     scale = _DAYS_PER_UNIT[per]
     fit = linear_trends(_series(daily, "daily"))
     return dataclasses.replace(fit, slope=fit.slope * scale, stderr=fit.stderr * scale)
@@ -355,8 +355,7 @@ class Extremes:
 
 def extremes(daily: np.ndarray, *, q: float = 95.0) -> Extremes:
     """Days above each station's own q-th percentile (a relative, climate-aware extreme)."""
-    if not (np.isfinite(q) and 0.0 <= q <= 100.0):
-        raise ParameterError(f"q is a percentile and must be in [0, 100], got {q}")
+    check_real(q, "q", 0.0, 100.0, note="a percentile")
     d = _series(daily, "daily")
     threshold = _nan_percentile_last_axis(d, q)
     with np.errstate(invalid="ignore"):

@@ -15,6 +15,7 @@ import numpy as np
 
 from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.modules.temporal import WEEK_S, groupby_cell_period, period_index
+from geoinfer_workflows.validation import check_int, check_positive_float
 
 __all__ = [
     "CellWeekCounts",
@@ -64,8 +65,10 @@ def cell_week_counts(
         t = t.astype("datetime64[s]").astype(np.int64)
     elif t.size and not np.issubdtype(t.dtype, np.integer):
         raise ParameterError(f"t must hold int64 epoch seconds or datetime64, got dtype {t.dtype}")
-    if n_weeks is not None and n_weeks < 0:
-        raise ParameterError(f"n_weeks must be >= 0, got {n_weeks}")
+    if n_weeks is not None:
+        n_weeks = check_int(n_weeks, "n_weeks", 0)
+    if t0 is not None:
+        t0 = check_int(t0, "t0", note="epoch seconds")
     if t0 is not None and t.size and int(t.min()) < t0:
         raise ParameterError(
             f"a report at t={int(t.min())} precedes t0={t0}; choose t0 <= the earliest report"
@@ -123,8 +126,7 @@ def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 def rates(counts: np.ndarray, population: np.ndarray, *, per: float = 100_000.0) -> np.ndarray:
     """Crude rates per `per` people; NaN where nobody is at risk (the rate is undefined)."""
-    if not np.isfinite(per) or per <= 0:
-        raise ParameterError(f"per must be a positive finite multiplier, got {per}")
+    check_positive_float(per, "per", note="the rate's multiplier")
     c, p = align_population(counts, population)
     return _safe_divide(c * per, p)
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geoinfer_workflows.errors import ParameterError
+from geoinfer_workflows.validation import check_int
 
 __all__ = ["SensorStats", "StreamingAggregator", "aggregate_stream", "iter_chunks"]
 
@@ -46,24 +47,17 @@ class SensorStats:
 
 def iter_chunks(n_rows: int, chunk_rows: int) -> Iterator[slice]:
     """Consecutive slices of at most `chunk_rows` rows covering range(n_rows) exactly once."""
-    _check_count("n_rows", n_rows, minimum=0)
-    _check_count("chunk_rows", chunk_rows, minimum=1)
+    n_rows = check_int(n_rows, "n_rows", 0)
+    chunk_rows = check_int(chunk_rows, "chunk_rows", 1, note="a float size would change chunking")
     for start in range(0, n_rows, chunk_rows):
         yield slice(start, min(start + chunk_rows, n_rows))
-
-
-def _check_count(name: str, value: int, *, minimum: int) -> None:
-    """Sizes must be real integers: a float chunk size would silently change chunking."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < minimum:
-        raise ParameterError(f"{name} must be an integer >= {minimum}, got {value!r}")
 
 
 class StreamingAggregator:
     """Running per-sensor statistics, updated one chunk of readings at a time."""
 
     def __init__(self, n_sensors: int) -> None:
-        _check_count("n_sensors", n_sensors, minimum=1)
-        n = int(n_sensors)
+        n = check_int(n_sensors, "n_sensors", 1)
         self.n_sensors = n
         self.n_rows = 0
         self._count = np.zeros(n, dtype=np.int64)
@@ -201,7 +195,7 @@ class StreamingAggregator:
 
     def result(self, *, ddof: int = 0) -> SensorStats:
         """Statistics of everything seen so far (the aggregator can keep updating after)."""
-        _check_count("ddof", ddof, minimum=0)
+        ddof = check_int(ddof, "ddof", 0)
         has = self._count > 0
         with np.errstate(invalid="ignore", divide="ignore"):
             var = np.where(self._count > ddof, self._m2 / (self._count - ddof), np.nan)

@@ -23,6 +23,13 @@ from scipy.spatial import cKDTree
 from scipy.special import ndtr
 
 from geoinfer_workflows.errors import ParameterError
+from geoinfer_workflows.validation import (
+    check_int,
+    check_non_negative_float,
+    check_options,
+    check_positive_float,
+    check_real,
+)
 
 __all__ = [
     "GiStarResult",
@@ -67,11 +74,10 @@ def knn_weights(coords: np.ndarray, k: int, *, workers: int = 1) -> sparse.csr_m
     """
     c = _check_coords(coords)
     n = c.shape[0]
-    if isinstance(k, bool) or not isinstance(k, int | np.integer) or k < 1:
-        raise ParameterError(f"k must be a positive integer, got {k!r}")
+    k = check_int(k, "k", 1)
     if k > n - 1:
         raise ParameterError(f"k={k} neighbours need at least k + 1 points, got n={n}")
-    _, idx = cKDTree(c).query(c, k=int(k) + 1, workers=workers)
+    _, idx = cKDTree(c).query(c, k=k + 1, workers=workers)
     is_self = idx == np.arange(n)[:, None]
     is_self[~is_self.any(axis=1), -1] = True  # self hidden among > k+1 coincident points
     cols = idx[~is_self]
@@ -89,9 +95,8 @@ def distance_band_weights(coords: np.ndarray, threshold: float) -> sparse.csr_ma
     """
     c = _check_coords(coords)
     n = c.shape[0]
-    if not np.isfinite(threshold) or threshold <= 0:
-        raise ParameterError(f"threshold must be a positive finite distance, got {threshold}")
-    pairs = cKDTree(c).query_pairs(r=float(threshold), output_type="ndarray")
+    threshold = check_positive_float(threshold, "threshold")
+    pairs = cKDTree(c).query_pairs(r=threshold, output_type="ndarray")
     rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
     cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
     data = np.ones(rows.size, dtype=np.float64)
@@ -245,9 +250,7 @@ def getis_ord_gi_star(
     """
     y = _check_values(values, 2, "getis_ord_gi_star", columns=True)
     n = y.shape[0]
-    mode = str(transform).upper()
-    if mode not in ("R", "B"):
-        raise ParameterError(f"transform must be 'R' (row-standardised) or 'B', got {transform!r}")
+    mode = check_options(str(transform).upper(), "transform", ("R", "B"))
     W = check_weights(W, n)
     isolated = _isolated(W)
     Ws = _with_self_weight(W)
@@ -323,10 +326,7 @@ def local_moran(
     """
     y = _check_values(values, 3, "local_moran")
     n = y.size
-    if isinstance(permutations, bool) or not isinstance(permutations, int | np.integer):
-        raise ParameterError(f"permutations must be a non-negative integer, got {permutations!r}")
-    if permutations < 0:
-        raise ParameterError(f"permutations must be >= 0, got {permutations}")
+    permutations = check_int(permutations, "permutations", 0)
     W = check_weights(W, n)
     isolated = _isolated(W)
     W = row_standardize(W)
@@ -366,7 +366,7 @@ def local_moran(
     )
     zscore[isolated] = np.nan
     if permutations:
-        p = _permutation_p(z, W, Is, (n - 1) / den, int(permutations), seed)
+        p = _permutation_p(z, W, Is, (n - 1) / den, permutations, seed)
     else:
         p = _two_sided_p(zscore)
     p[isolated] = np.nan
@@ -517,10 +517,8 @@ def _baseline_window(baseline: int | slice, n_periods: int) -> tuple[int, int]:
         if baseline.step not in (None, 1):
             raise ParameterError("baseline slice must be contiguous (step None or 1)")
         start, stop, _ = baseline.indices(n_periods)
-    elif isinstance(baseline, int | np.integer) and not isinstance(baseline, bool):
-        start, stop = 0, int(baseline)
     else:
-        raise ParameterError(f"baseline must be an int (periods) or a slice, got {baseline!r}")
+        start, stop = 0, check_int(baseline, "baseline", note="a number of periods, or a slice")
     if stop - start < 2 or stop > n_periods:
         raise ParameterError(
             f"baseline must cover at least 2 of the {n_periods} periods, got [{start}, {stop})"
@@ -566,13 +564,6 @@ def _nan_mean_std(x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return mean, std, count
 
 
-def _check_number(name: str, value: float, *, minimum: float, strict: bool = False) -> None:
-    ok = np.isfinite(value) and (value > minimum if strict else value >= minimum)
-    if not ok:
-        bound = f"> {minimum}" if strict else f">= {minimum}"
-        raise ParameterError(f"{name} must be finite and {bound}, got {value!r}")
-
-
 def cusum_alerts(
     series: np.ndarray,
     *,
@@ -596,9 +587,9 @@ def cusum_alerts(
     series with fewer than 2 finite baseline values never alarm.
     """
     x = _check_series(series, "cusum_alerts")
-    _check_number("k", k, minimum=0.0)
-    _check_number("h", h, minimum=0.0)
-    _check_number("min_std", min_std, minimum=0.0, strict=True)
+    check_non_negative_float(k, "k")
+    check_non_negative_float(h, "h")
+    check_positive_float(min_std, "min_std")
     n_series, n_periods = x.shape
     start, stop = _baseline_window(baseline, n_periods)
     mean, std, count = _nan_mean_std(x[:, start:stop])
@@ -632,11 +623,10 @@ def ears_c2(
     (NaN) periods and windows with fewer than 2 finite values raise no alarm.
     """
     x = _check_series(series, "ears_c2")
-    _check_number("threshold", threshold, minimum=-np.inf)
-    _check_number("min_std", min_std, minimum=0.0, strict=True)
-    for name, v, lo in (("baseline", baseline, 2), ("lag", lag, 0)):
-        if isinstance(v, bool) or not isinstance(v, int | np.integer) or v < lo:
-            raise ParameterError(f"{name} must be an integer >= {lo}, got {v!r}")
+    check_real(threshold, "threshold")
+    check_positive_float(min_std, "min_std")
+    baseline = check_int(baseline, "baseline", 2)
+    lag = check_int(lag, "lag", 0)
     n_periods = x.shape[1]
     alerts = np.zeros(x.shape, dtype=bool)
     first = baseline + lag  # first period with a full window

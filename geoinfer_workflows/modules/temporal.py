@@ -11,6 +11,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geoinfer_workflows.errors import ParameterError
+from geoinfer_workflows.validation import as_real_array, check_int
 
 __all__ = [
     "DAY_S",
@@ -30,8 +31,7 @@ WEEK_S = 7 * DAY_S
 
 def period_index(t: np.ndarray, period_s: int, t0: int | None = None) -> np.ndarray:
     """Integer period number of each epoch-second timestamp, counted from `t0`."""
-    if period_s <= 0:
-        raise ParameterError(f"period_s must be positive, got {period_s}")
+    period_s = check_int(period_s, "period_s", 1)
     t = np.asarray(t, dtype=np.int64)
     start = int(t.min()) if t0 is None and t.size else (t0 or 0)
     return (t - start) // period_s
@@ -65,6 +65,8 @@ def groupby_cell_period(
         raise ParameterError("cells and periods must have the same shape")
     if periods.size and periods.min() < 0:
         raise ParameterError("period indices must be non-negative")
+    if n_periods is not None:
+        n_periods = check_int(n_periods, "n_periods", 0)
     unique_cells, cell_idx = np.unique(cells, return_inverse=True)
     width = int(n_periods if n_periods is not None else (periods.max() + 1 if periods.size else 0))
     if periods.size and periods.max() >= width:
@@ -79,21 +81,6 @@ def groupby_cell_period(
         else np.bincount(flat, weights=weights, minlength=size).reshape(unique_cells.size, width)
     )
     return CellPeriodTable(cells=unique_cells, counts=counts, sums=sums)
-
-
-def _check_positive_int(name: str, value: int) -> int:
-    """Reject non-integers and non-positive values before they become silent slicing bugs."""
-    if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-    return int(value)
-
-
-def _as_float(x: np.ndarray, name: str) -> np.ndarray:
-    """Float view (or copy) of numeric input; non-numeric input is a caller error, not a crash."""
-    arr = np.asarray(x)
-    if arr.dtype.kind not in "biuf":
-        raise ParameterError(f"{name} must be numeric, got dtype {arr.dtype}")
-    return arr if arr.dtype.kind == "f" else arr.astype(np.float64)
 
 
 def _time_last(x: np.ndarray, axis: int) -> np.ndarray:
@@ -117,11 +104,11 @@ def rolling_mean(
     A position is NaN when its window holds fewer than `min_periods` (default `window`)
     valid values, so the first `window - 1` outputs are NaN unless `min_periods` is lower.
     """
-    window = _check_positive_int("window", window)
-    min_periods = window if min_periods is None else _check_positive_int("min_periods", min_periods)
+    window = check_int(window, "window", 1)
+    min_periods = window if min_periods is None else check_int(min_periods, "min_periods", 1)
     if min_periods > window:
         raise ParameterError(f"min_periods={min_periods} cannot exceed window={window}")
-    xs = _time_last(_as_float(x, "x").astype(np.float64, copy=False), axis)
+    xs = _time_last(as_real_array(x, "x").astype(np.float64, copy=False), axis)
     valid = ~np.isnan(xs)
     counts = valid.sum(axis=-1, keepdims=True)
     filled = np.where(valid, xs, 0.0)
@@ -167,11 +154,11 @@ def linear_trends(y: np.ndarray, x: np.ndarray | None = None) -> TrendResult:
     series' own means before forming the cross products avoids the cancellation of the
     textbook sum(x*y) - n*mean(x)*mean(y) form when x is epoch-sized.
     """
-    ys = _as_float(y, "y").astype(np.float64, copy=False)
+    ys = as_real_array(y, "y").astype(np.float64, copy=False)
     if ys.ndim == 0:
         raise ParameterError("y must have a time axis (shape (..., n_t)), got a scalar")
     n_t = ys.shape[-1]
-    xs = np.arange(n_t, dtype=np.float64) if x is None else _as_float(x, "x").astype(np.float64)
+    xs = np.arange(n_t, dtype=np.float64) if x is None else as_real_array(x, "x").astype(np.float64)
     if xs.shape != (n_t,):
         raise ParameterError(f"x must have shape ({n_t},) to match y's time axis, got {xs.shape}")
     if not np.all(np.isfinite(xs)):
@@ -225,11 +212,11 @@ def resample_mean(
     block is dropped rather than averaged, because a mean over a fraction of a period is
     biased by where in the period (e.g. the diurnal cycle) it stops.
     """
-    factor = _check_positive_int("factor", factor)
-    min_count = _check_positive_int("min_count", min_count)
+    factor = check_int(factor, "factor", 1)
+    min_count = check_int(min_count, "min_count", 1)
     if min_count > factor:
         raise ParameterError(f"min_count={min_count} cannot exceed factor={factor}")
-    vs = _time_last(_as_float(values, "values"), axis)
+    vs = _time_last(as_real_array(values, "values"), axis)
     n_blocks = vs.shape[-1] // factor
     blocks = vs[..., : n_blocks * factor].reshape(*vs.shape[:-1], n_blocks, factor)
     valid = ~np.isnan(blocks)
