@@ -77,6 +77,34 @@ def cluster(points: Any, algorithm: str = "kmeans", **params: Any) -> ClusterRes
 
     kmeans and hierarchical work in local metres (`local_xy_m`), so k-means inertia is in
     square metres; dbscan works on the sphere with `eps_m` metres.
+
+    Parameters
+    ----------
+    points : array_like, shape (n, 2)
+        [lat, lon] degrees, finite.
+    algorithm : {"kmeans", "dbscan", "hierarchical"}
+        Which clustering.
+    **params
+        That algorithm's parameters, defaults: kmeans ``k=8, n_init=3, max_iter=100,
+        tol=1e-4, seed=0``; dbscan ``eps_m=500.0, min_samples=5``; hierarchical
+        ``n_clusters=8, method="ward", max_exact=4000, seed=0``. Other names are refused.
+
+    Returns
+    -------
+    ClusterResult
+        int64 `labels` (-1 = noise), `n_clusters` (noise excluded), the `algorithm`, and
+        `inertia` in square metres for kmeans (None otherwise).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import space
+    >>> pts = np.array([[40.0, -3.0], [40.001, -3.0], [40.0, -3.001], [41.0, -2.0], [41.001, -2.0]])
+    >>> found = space.cluster(pts, "dbscan", eps_m=500.0, min_samples=2)
+    >>> found.labels.tolist(), found.n_clusters
+    ([0, 0, 0, 1, 1], 2)
+    >>> space.cluster(pts, "kmeans", k=2).n_clusters
+    2
     """
     check_options(algorithm, "clustering algorithm", _ALGORITHMS)
     unknown = sorted(set(params) - set(_ALGORITHM_PARAMS[algorithm]))

@@ -56,6 +56,31 @@ def dbscan(lat: Any, lon: Any, *, eps_m: float, min_samples: int) -> np.ndarray:
     (poles and the antimeridian included). Time and memory are O(n log n + P) for P
     pairs within eps (16 bytes each), as for any DBSCAN that materialises neighbourhoods:
     pick eps so points have tens to hundreds of neighbours, not thousands.
+
+    Parameters
+    ----------
+    lat, lon : array_like
+        Degrees, same shape, finite, latitudes in [-90, 90].
+    eps_m : float
+        Neighbourhood radius in metres (> 0), measured along the great circle.
+    min_samples : int
+        Points within `eps_m`, the point itself included, that make it a core point (>= 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 label of each (flattened) point: clusters 0..k-1 in order of their first
+        point, -1 for noise.
+
+    Examples
+    --------
+    Three points 111 m apart on the equator, two on the first parallel, one far away:
+
+    >>> from geoinfer_workflows.modules import space
+    >>> lat = [0.0, 0.0, 0.0, 1.0, 1.0, 5.0]
+    >>> lon = [0.0, 0.001, 0.002, 0.0, 0.001, 5.0]
+    >>> space.dbscan(lat, lon, eps_m=200.0, min_samples=2).tolist()
+    [0, 0, 0, 1, 1, -1]
     """
     eps_m = check_positive_float(eps_m, "eps_m")
     min_samples = check_int(min_samples, "min_samples", 1)

@@ -38,6 +38,27 @@ def haversine_m(lat1: Any, lon1: Any, lat2: Any, lon2: Any) -> np.ndarray:
 
     The haversine form stays accurate for tiny separations, where the spherical law of
     cosines loses everything to rounding; clipping `a` keeps antipodes at exactly pi R.
+
+    Parameters
+    ----------
+    lat1, lon1, lat2, lon2 : float or array_like
+        Degrees. The four broadcast against each other: pairs of points, or one point
+        against many.
+
+    Returns
+    -------
+    numpy.ndarray
+        Metres (float64), in the broadcast shape (0-d for four scalars).
+
+    Examples
+    --------
+    One degree of longitude on the equator; London and Paris to Madrid:
+
+    >>> from geoinfer_workflows.modules import space
+    >>> round(float(space.haversine_m(0.0, 0.0, 0.0, 1.0)))
+    111195
+    >>> space.haversine_m([51.5074, 48.8566], [-0.1278, 2.3522], 40.4168, -3.7038).round(-3)
+    array([1263000., 1053000.])
     """
     phi1 = np.radians(lat1)
     phi2 = np.radians(lat2)

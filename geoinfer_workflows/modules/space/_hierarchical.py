@@ -121,6 +121,35 @@ def hierarchical(
     member counts). single/complete run on the micro-cluster centres, where sizes do not
     enter; average also runs on the centres with every micro-cluster weighted equally,
     an approximation of count-weighted average linkage.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Finite features; for lat/lon points, metres from `local_xy_m`.
+    n_clusters : int
+        Clusters wanted, 1 <= n_clusters <= n.
+    method : {"ward", "average", "complete", "single"}
+        Linkage.
+    max_exact : int
+        Largest n clustered exactly; also the number of micro-clusters beyond it
+        (>= max(2, n_clusters)).
+    seed : int or None
+        Seed of the micro-cluster sample (bounded path only).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 labels 0..n_clusters-1, numbered by first appearance.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import space
+    >>> X = np.array([[0, 0], [0, 1], [10, 10], [10, 11], [0.5, 0.5]])
+    >>> space.hierarchical(X, 2).tolist()
+    [0, 0, 1, 1, 0]
+    >>> space.hierarchical(X, 2, method="single", max_exact=2, seed=0).tolist()
+    [0, 0, 1, 1, 0]
     """
     X = as_float_matrix(X)
     check_options(method, "linkage method", _LINKAGE_METHODS)

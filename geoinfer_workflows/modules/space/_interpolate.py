@@ -57,6 +57,33 @@ def idw(
     on a sample takes that sample's value (the mean if several samples coincide there).
     Samples with NaN values are ignored. Weights are scaled by the nearest distance,
     (d_min / d)^power, so large powers cannot overflow. Result has the targets' shape.
+
+    Parameters
+    ----------
+    lat, lon : array_like
+        Sample positions, degrees, same shape, finite.
+    values : array_like
+        One value per sample (same shape as `lat`); NaN samples are ignored.
+    grid_lat, grid_lon : array_like
+        Target positions, degrees, same shape (e.g. from `grid_points`).
+    k : int
+        Nearest samples used per target (>= 1; fewer if there are fewer samples).
+    power : float
+        Exponent of the inverse distance (> 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 estimates shaped like `grid_lat`.
+
+    Examples
+    --------
+    Two samples one degree apart on the equator; targets on, between and near them:
+
+    >>> from geoinfer_workflows.modules import space
+    >>> est = space.idw([0.0, 0.0], [0.0, 1.0], [10.0, 20.0], [0.0, 0.0, 0.0], [0.0, 0.5, 0.25])
+    >>> est.round(6).tolist()
+    [10.0, 15.0, 11.0]
     """
     lat, lon = _coords(lat, lon, "samples")
     values = as_float_array(values, "values")

@@ -222,6 +222,39 @@ def kmeans(
     Memory is O(n (d + log k)): assignment distances are computed in cache-sized blocks
     and only k-means++ holds its 2 + log k candidate distance rows, so n = 1e6 with
     k <= 64 needs tens of MB.
+
+    Parameters
+    ----------
+    X : array_like, shape (n, d)
+        Finite features; for lat/lon points, metres from `local_xy_m`.
+    k : int
+        Number of clusters, 1 <= k <= n.
+    n_init : int
+        Seedings tried (>= 1); the run with the lowest inertia is kept.
+    max_iter : int
+        Lloyd iterations per run at most (>= 1).
+    tol : float
+        Stop once the summed squared centre shift is at most `tol` times the mean
+        per-feature variance of X (>= 0).
+    seed : int or None
+        Seed of the k-means++ draws; None draws fresh entropy (not reproducible).
+
+    Returns
+    -------
+    KMeansResult
+        `labels` (n,) index `centers` (k, d); `inertia` is the summed squared distance of
+        the points to their centres; `n_iter` the Lloyd iterations of the kept run.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import space
+    >>> X = np.array([[0, 0], [0, 1], [10, 10], [10, 11], [0.5, 0.5]])
+    >>> fit = space.kmeans(X, 2, seed=0)
+    >>> fit.labels.tolist(), fit.centers.round(2).tolist()
+    ([0, 0, 1, 1, 0], [[0.17, 0.5], [10.0, 10.5]])
+    >>> round(fit.inertia, 3)
+    1.167
     """
     X = as_float_matrix(X)
     k = check_int(k, "k", 1, len(X))
