@@ -101,6 +101,33 @@ def quality_control(
     same value for `stuck_hours` or more consecutive steps; the whole run is flagged.
     Sensors that report coarsely (0.5 degree resolution) repeat values legitimately and
     need a longer `stuck_hours`.
+
+    Parameters
+    ----------
+    values : array_like, shape (..., n_steps)
+        Hourly values, NaN where missing.
+    vmin, vmax : float
+        Plausible range (finite, vmin < vmax).
+    max_step : float
+        Largest plausible hour-to-hour jump (> 0).
+    stuck_hours : int
+        Shortest run of identical values flagged as a stuck sensor (>= 2).
+
+    Returns
+    -------
+    QCReport
+        The `valid` mask (shaped like `values`) and the disjoint failure counts.
+
+    Examples
+    --------
+    A 30-degree spike in one station, a stuck and a 999-sentinel station beside it:
+
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import climate
+    >>> v = np.array([[10.0, 10.5, 30.0, 11.0, 11.5, 12.0], [5.0, 5.0, 5.0, 5.0, 999.0, np.nan]])
+    >>> qc = climate.quality_control(v, stuck_hours=4)
+    >>> qc.valid.tolist()[0], (qc.missing, qc.range_fail, qc.spike_fail, qc.stuck_fail)
+    ([True, True, False, True, True, True], (1, 1, 1, 4))
     """
     v = _series(values, "values")
     _check_qc_parameters(vmin, vmax, max_step, stuck_hours)
@@ -213,6 +240,33 @@ def daily_means(
     make a cold day), hence the minimum. `t0` is the epoch second of column 0: samples
     before the first UTC midnight are skipped so that day k starts at a midnight, and the
     trailing partial day is dropped. The default t0=0 assumes column 0 is a midnight.
+
+    Parameters
+    ----------
+    values : array_like, shape (..., n_hours)
+        Sub-daily values, NaN where missing.
+    hours_per_day : int
+        Samples per day (>= 1, dividing 86400 s).
+    min_hours : int
+        Valid samples a day needs (1..hours_per_day).
+    t0 : int
+        Epoch second of the first column.
+
+    Returns
+    -------
+    numpy.ndarray
+        Daily means, shape (..., n_days).
+
+    Examples
+    --------
+    Three days of 12 cool and 12 warm hours; day 2 lost ten hours:
+
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import climate
+    >>> hourly = np.tile(np.r_[np.full(12, 10.0), np.full(12, 20.0)], 3)[None, :]
+    >>> hourly[0, 30:40] = np.nan
+    >>> climate.daily_means(hourly).tolist()
+    [[15.0, nan, 15.0]]
     """
     v = _series(values, "values")
     hours_per_day = check_int(hours_per_day, "hours_per_day", 1)
@@ -256,6 +310,32 @@ def climatology(
     day's centred rolling mean (truncated at the series ends), except that a series within
     window/2 days of a full period wraps its ends onto each other, as calendar neighbours.
     `period=None` always gives that plain centred rolling mean of the series itself.
+
+    Parameters
+    ----------
+    daily : array_like, shape (..., n_days)
+        Daily values, NaN where missing.
+    window : int
+        Days in the centred window (>= 1).
+    period : int or None
+        Days in the seasonal cycle (>= window), or None for a plain rolling mean.
+
+    Returns
+    -------
+    numpy.ndarray
+        The baseline, shaped like `daily`.
+
+    Examples
+    --------
+    Two 3-day "years", the second 10 degrees warmer: each day of the cycle gets the mean
+    of both years, so the anomalies keep the warming:
+
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import climate
+    >>> daily = np.array([[1.0, 2.0, 3.0, 11.0, 12.0, 13.0]])
+    >>> base = climate.climatology(daily, window=1, period=3)
+    >>> base.tolist(), climate.anomalies(daily, base).tolist()
+    ([[6.0, 7.0, 8.0, 6.0, 7.0, 8.0]], [[-5.0, -5.0, -5.0, 5.0, 5.0, 5.0]])
     """
     d = _series(daily, "daily").astype(np.float64, copy=False)
     window = check_int(window, "window", 1, note="days")
@@ -337,6 +417,26 @@ def station_trends(daily: np.ndarray, *, per: str = "decade") -> TrendResult:
     index 0. Pass anomalies, not raw temperatures: the seasonal cycle leaks into a least-
     squares slope even over whole years (a 10 C seasonal sine over exactly 10 years gives
     anything up to +-1.9 C/decade depending on its phase), swamping real warming rates.
+
+    Parameters
+    ----------
+    daily : array_like, shape (..., n_days)
+        Daily anomalies, NaN where missing.
+    per : {"decade", "year", "day"}
+        Unit of time of the slope.
+
+    Returns
+    -------
+    TrendResult
+        As `temporal.linear_trends`, with slope and stderr per `per`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import climate
+    >>> warming = 0.01 * np.arange(3650.0)[None, :]  # 0.01 degree a day
+    >>> climate.station_trends(warming).slope.round(4).tolist()
+    [36.525]
     """
     check_options(per, "trend unit", _DAYS_PER_UNIT)
     scale = _DAYS_PER_UNIT[per]
@@ -354,7 +454,28 @@ class Extremes:
 
 
 def extremes(daily: np.ndarray, *, q: float = 95.0) -> Extremes:
-    """Days above each station's own q-th percentile (a relative, climate-aware extreme)."""
+    """Days above each station's own q-th percentile (a relative, climate-aware extreme).
+
+    Parameters
+    ----------
+    daily : array_like, shape (..., n_days)
+        Daily values, NaN where missing.
+    q : float
+        Percentile in [0, 100] (linear interpolation, as np.nanpercentile).
+
+    Returns
+    -------
+    Extremes
+        Per-station `threshold` and `exceedances`, and the `hot_days` mask.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import climate
+    >>> hot = climate.extremes(np.array([[1.0, 2.0, 3.0, 4.0, np.nan, 10.0]]), q=80)
+    >>> hot.threshold.round(6).tolist(), hot.exceedances.tolist()
+    ([5.2], [1])
+    """
     check_real(q, "q", 0.0, 100.0, note="a percentile")
     d = _series(daily, "daily")
     threshold = _nan_percentile_last_axis(d, q)

@@ -30,7 +30,29 @@ WEEK_S = 7 * DAY_S
 
 
 def period_index(t: np.ndarray, period_s: int, t0: int | None = None) -> np.ndarray:
-    """Integer period number of each epoch-second timestamp, counted from `t0`."""
+    """Integer period number of each epoch-second timestamp, counted from `t0`.
+
+    Parameters
+    ----------
+    t : array_like of int
+        Epoch seconds.
+    period_s : int
+        Period length in seconds (>= 1), e.g. `DAY_S` or `WEEK_S`.
+    t0 : int, optional
+        Start of period 0; defaults to the earliest timestamp.
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 period numbers, shaped like `t`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import temporal
+    >>> temporal.period_index(np.array([0, 86_399, 86_400, 7 * 86_400]), temporal.DAY_S).tolist()
+    [0, 0, 1, 7]
+    """
     period_s = check_int(period_s, "period_s", 1)
     t = np.asarray(t, dtype=np.int64)
     start = int(t.min()) if t0 is None and t.size else (t0 or 0)
@@ -58,7 +80,33 @@ def groupby_cell_period(
     values: np.ndarray | None = None,
     n_periods: int | None = None,
 ) -> CellPeriodTable:
-    """Count and sum `values` per (cell, period) in one bincount over a flat index."""
+    """Count and sum `values` per (cell, period) in one bincount over a flat index.
+
+    Parameters
+    ----------
+    cells : array_like
+        Cell id of each record (any sortable dtype, e.g. H3 uint64).
+    periods : array_like of int
+        Period index of each record (>= 0), same shape as `cells`.
+    values : array_like, optional
+        Value of each record to sum; without it, sums are the counts.
+    n_periods : int, optional
+        Width of the grid (>= 0); defaults to the largest period + 1.
+
+    Returns
+    -------
+    CellPeriodTable
+        Sorted unique `cells`, and (n_cells, n_periods) `counts` and `sums`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import temporal
+    >>> cells, periods = np.array([7, 7, 9]), np.array([0, 1, 1])
+    >>> table = temporal.groupby_cell_period(cells, periods, np.array([1.0, 3.0, 5.0]))
+    >>> table.cells.tolist(), table.counts.tolist(), table.means.tolist()
+    ([7, 9], [[1, 1], [0, 1]], [[1.0, 3.0], [nan, 5.0]])
+    """
     cells = np.asarray(cells)
     periods = np.asarray(periods, dtype=np.int64)
     if cells.shape != periods.shape:
@@ -103,6 +151,32 @@ def rolling_mean(
     error of the differences at the scale of the data rather than of the whole series.
     A position is NaN when its window holds fewer than `min_periods` (default `window`)
     valid values, so the first `window - 1` outputs are NaN unless `min_periods` is lower.
+
+    Parameters
+    ----------
+    x : array_like
+        Numeric series; NaN marks a missing sample.
+    window : int
+        Samples per window (>= 1), the current one included.
+    axis : int
+        Time axis.
+    min_periods : int, optional
+        Valid samples a window needs (1..window); defaults to `window`.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shaped like `x`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import temporal
+    >>> x = np.array([1.0, 2.0, np.nan, 4.0, 5.0])
+    >>> temporal.rolling_mean(x, 2).tolist()
+    [nan, 1.5, nan, nan, 4.5]
+    >>> temporal.rolling_mean(x, 2, min_periods=1).tolist()
+    [1.0, 1.5, 2.0, 4.0, 4.5]
     """
     window = check_int(window, "window", 1)
     min_periods = window if min_periods is None else check_int(min_periods, "min_periods", 1)
@@ -153,6 +227,26 @@ def linear_trends(y: np.ndarray, x: np.ndarray | None = None) -> TrendResult:
     and a gappy station does not need a separate code path. Centring x and y on each
     series' own means before forming the cross products avoids the cancellation of the
     textbook sum(x*y) - n*mean(x)*mean(y) form when x is epoch-sized.
+
+    Parameters
+    ----------
+    y : array_like, shape (..., n_t)
+        Series along the last axis; NaN marks a missing value.
+    x : array_like, shape (n_t,), optional
+        Finite abscissa shared by all series; defaults to 0, 1, ..., n_t - 1.
+
+    Returns
+    -------
+    TrendResult
+        `slope`, `intercept`, `stderr`, `n` and `r2`, each of shape ``y.shape[:-1]``.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import temporal
+    >>> fit = temporal.linear_trends(np.array([[1.0, 3.0, 5.0, 7.0], [2.0, np.nan, 2.0, 2.0]]))
+    >>> fit.slope.tolist(), fit.intercept.tolist(), fit.n.tolist()
+    ([2.0, 0.0], [1.0, 2.0], [4, 3])
     """
     ys = as_real_array(y, "y").astype(np.float64, copy=False)
     if ys.ndim == 0:
@@ -211,6 +305,29 @@ def resample_mean(
     `min_count` of them (a day with 3 readings is not a daily mean). The trailing partial
     block is dropped rather than averaged, because a mean over a fraction of a period is
     biased by where in the period (e.g. the diurnal cycle) it stops.
+
+    Parameters
+    ----------
+    values : array_like
+        Numeric series; NaN marks a missing sample.
+    factor : int
+        Samples per block (>= 1).
+    axis : int
+        Time axis.
+    min_count : int
+        Valid samples a block needs (1..factor).
+
+    Returns
+    -------
+    numpy.ndarray
+        Block means, with ``values.shape[axis] // factor`` blocks along `axis`.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import temporal
+    >>> temporal.resample_mean(np.array([1.0, 3.0, np.nan, 5.0, 7.0]), 2).tolist()
+    [2.0, 5.0]
     """
     factor = check_int(factor, "factor", 1)
     min_count = check_int(min_count, "min_count", 1)
