@@ -17,7 +17,7 @@ from geoinfer_workflows.errors import (
     ParameterError,
     UnknownWorkflowError,
 )
-from geoinfer_workflows.modules.data import IngestResult, Rejection, ingest
+from geoinfer_workflows.modules.ingest import IngestResult, Rejection, ingest
 from geoinfer_workflows.orchestrator import Pipeline, Stage, StageTiming, WorkflowResult
 from geoinfer_workflows.table import PointTable
 from geoinfer_workflows.workflows import WORKFLOWS, Workflow, get_workflow, run_workflow

@@ -69,7 +69,7 @@ def _cmd_run(args: argparse.Namespace) -> int:
 
 def _cmd_ingest(args: argparse.Namespace) -> int:
     """Validate a file; exit 1 (a finding) when it has rows and every one was rejected."""
-    from geoinfer_workflows.modules.data import ingest
+    from geoinfer_workflows.modules.ingest import ingest
 
     result = ingest(Path(args.file))  # always a path, whatever characters the name has
     if args.json:

@@ -13,8 +13,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from geoinfer_workflows.errors import IngestError
-from geoinfer_workflows.modules.data import ingest
-from geoinfer_workflows.perf.chunking import REJECT_REASONS, aggregate_csv, iter_csv_chunks
+from geoinfer_workflows.modules.ingest import (
+    REJECTION_KINDS,
+    aggregate_csv,
+    ingest,
+    iter_csv_chunks,
+)
 
 
 def _write(tmp_path: Path, text: str, name: str = "obs.csv") -> Path:
@@ -65,7 +69,7 @@ def test_chunked_and_ingest_agree_on_the_rules(tmp_path) -> None:
     agg = aggregate_csv(path, chunk_rows=2)
     assert agg.rows_accepted == whole.accepted == 2
     assert agg.rejected_by_reason == dict(sorted(Counter(r.kind for r in whole.rejected).items()))
-    assert set(agg.rejected_by_reason) <= set(REJECT_REASONS)
+    assert set(agg.rejected_by_reason) <= set(REJECTION_KINDS)
     (chunk,) = iter_csv_chunks(path, chunk_rows=10)
     assert chunk["t"].tolist() == whole.table.t.tolist() == [1_700_000_000, 1_709_290_800]
 
@@ -153,4 +157,4 @@ def test_ingest_and_chunked_path_agree_on_generated_files(text: str, chunk_rows:
         got_accepted, got_rejected = _chunked(path, chunk_rows)
         np.testing.assert_array_equal(got_accepted, accepted)
         assert got_rejected == rejected
-        assert {kind for _, kind, _ in rejected} <= set(REJECT_REASONS)
+        assert {kind for _, kind, _ in rejected} <= set(REJECTION_KINDS)

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 
 from geoinfer_workflows.errors import IngestError
-from geoinfer_workflows.modules.data import (
+from geoinfer_workflows.modules.ingest import (
     REJECTION_KINDS,
     ingest,
     ingest_columns,

@@ -17,8 +17,7 @@ import numpy as np
 import pytest
 
 from geoinfer_workflows.errors import IngestError, ParameterError
-from geoinfer_workflows.modules import data as data_module
-from geoinfer_workflows.modules.data import (
+from geoinfer_workflows.modules.ingest import (
     IngestResult,
     Rejection,
     ingest,
@@ -27,6 +26,7 @@ from geoinfer_workflows.modules.data import (
     ingest_geojson,
     ingest_records,
 )
+from geoinfer_workflows.modules.ingest import csv as csv_module
 
 HEADER = "lat,lon,timestamp,value"
 GOOD = "10.5,20.25,2024-03-01T12:00:00Z,1.5"
@@ -589,7 +589,7 @@ def _random_stamp(rng: np.random.Generator) -> tuple[str, int]:
 )
 def test_random_mixes_accept_exactly_the_good_rows(seed, batch_rows, monkeypatch):
     if batch_rows is not None:  # CSV is parsed in batches: make the seams fall inside the input
-        monkeypatch.setattr(data_module, "_CSV_BATCH_ROWS", batch_rows)
+        monkeypatch.setattr(csv_module, "_CSV_BATCH_ROWS", batch_rows)
     rng = np.random.default_rng(seed)
     n = 400
     lines, good_rows, bad_rows = [], [], {}

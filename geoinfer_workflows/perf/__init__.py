@@ -1,4 +1,4 @@
-"""The performance toolkit: executors, process monitor, cache, load tester, chunking, budgets.
+"""The performance toolkit: executors, process monitor, cache, load tester, budgets.
 
 Each module is importable on its own (`geoinfer_workflows.perf.cache`, ...); this package
 re-exports the entry points. Nothing here imports the workflows, so the workflows can use
@@ -13,7 +13,6 @@ from geoinfer_workflows.perf.cache import (
     TwoLevelCache,
     cached_stage,
 )
-from geoinfer_workflows.perf.chunking import ChunkedAggregate, aggregate_csv, iter_csv_chunks
 from geoinfer_workflows.perf.load import LoadProgress, LoadResult, run_load
 from geoinfer_workflows.perf.monitor import Monitor, OperationRecord, OperationSummary
 from geoinfer_workflows.perf.parallel import Executor, choose_chunk_size, make_executor
@@ -22,7 +21,6 @@ __all__ = [
     "BudgetError",
     "BudgetVerdict",
     "CacheError",
-    "ChunkedAggregate",
     "Executor",
     "LRUCache",
     "LoadProgress",
@@ -32,11 +30,9 @@ __all__ = [
     "OperationSummary",
     "SQLiteCache",
     "TwoLevelCache",
-    "aggregate_csv",
     "cached_stage",
     "check_budgets",
     "choose_chunk_size",
-    "iter_csv_chunks",
     "make_executor",
     "run_load",
 ]

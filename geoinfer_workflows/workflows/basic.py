@@ -10,7 +10,7 @@ import numpy as np
 
 from geoinfer_workflows.data import Size, generate_observations
 from geoinfer_workflows.modules import api, space, temporal
-from geoinfer_workflows.modules.data import ingest_columns
+from geoinfer_workflows.modules.ingest import ingest_columns
 from geoinfer_workflows.orchestrator import Context, Pipeline, Stage
 
 H3_RESOLUTION = 8  # ~0.7 km2: neighbourhood scale

@@ -14,7 +14,7 @@ import numpy as np
 
 from geoinfer_workflows.data import Size, generate_climate
 from geoinfer_workflows.modules import api, climate, risk, space
-from geoinfer_workflows.modules.data import ingest_columns
+from geoinfer_workflows.modules.ingest import ingest_columns
 from geoinfer_workflows.modules.temporal import TrendResult
 from geoinfer_workflows.orchestrator import Context, Pipeline, Stage
 from geoinfer_workflows.perf.parallel import map_row_blocks

@@ -14,7 +14,7 @@ import numpy as np
 from geoinfer_workflows.data import Size, generate_disease_cases
 from geoinfer_workflows.data.disease import DISEASES, H3_RESOLUTION
 from geoinfer_workflows.modules import api, bayes, health, risk, space, temporal
-from geoinfer_workflows.modules.data import ingest_columns
+from geoinfer_workflows.modules.ingest import ingest_columns
 from geoinfer_workflows.orchestrator import Context, Pipeline, Stage
 
 HOTSPOT_Z = 1.96  # two-sided 5% under the normal approximation esda reports

@@ -14,7 +14,7 @@ import numpy as np
 from geoinfer_workflows.data import Size, generate_farm
 from geoinfer_workflows.data.farming import READING_INTERVAL_S, READINGS_PER_SENSOR
 from geoinfer_workflows.modules import ag, api, iot, space, temporal
-from geoinfer_workflows.modules.data import ingest_columns
+from geoinfer_workflows.modules.ingest import ingest_columns
 from geoinfer_workflows.orchestrator import Context, Pipeline, Stage
 from geoinfer_workflows.perf.parallel import map_row_blocks
 

@@ -8,10 +8,10 @@ number of records parsed straight into numpy columns, so peak memory is set by
 the file size.
 
 Parsing and validation are not done here: a chunk is one batch of
-`geoinfer_workflows.modules.data.iter_csv_batches`, the parser `ingest()` uses. So the
+`geoinfer_workflows.modules.ingest.iter_csv_batches`, the parser `ingest()` uses. So the
 header aliases, the CSV records (a quoted field may hold commas and newlines), the number
 and timestamp rules (ISO 8601 or epoch seconds, fractions floored), the rejection kinds
-(`REJECT_REASONS`) and the row numbers are those of `ingest()`, and no verdict depends on
+(`REJECTION_KINDS`) and the row numbers are those of `ingest()`, and no verdict depends on
 the chunk size. Every data row is accounted for: ``rows_in == accepted + rejected``, per
 chunk and per file. Extra columns are read but not kept.
 """
@@ -26,11 +26,11 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from geoinfer_workflows.errors import ParameterError
-from geoinfer_workflows.modules.data import REJECTION_KINDS, Rejection, iter_csv_batches
+from geoinfer_workflows.modules.ingest.csv import iter_csv_batches
+from geoinfer_workflows.modules.ingest.result import Rejection
 
 __all__ = [
     "COLUMNS",
-    "REJECT_REASONS",
     "ChunkedAggregate",
     "CsvChunk",
     "aggregate_csv",
@@ -39,7 +39,6 @@ __all__ = [
 ]
 
 COLUMNS = ("lat", "lon", "t", "value")
-REJECT_REASONS = REJECTION_KINDS  # one vocabulary with ingest(): e.g. "lat out of range"
 _MAX_EXAMPLES = 100
 
 
@@ -81,7 +80,7 @@ class CsvChunk(Mapping[str, np.ndarray]):
 
     @property
     def rejected_reasons(self) -> np.ndarray:
-        """The kind (from `REJECT_REASONS`) of each rejected row."""
+        """The kind (from `REJECTION_KINDS`) of each rejected row."""
         return np.array([r.kind for r in self.rejections], dtype=str)
 
 

@@ -11,8 +11,8 @@ import numpy as np
 import pytest
 
 from geoinfer_workflows.errors import IngestError, ParameterError
-from geoinfer_workflows.perf.chunking import (
-    REJECT_REASONS,
+from geoinfer_workflows.modules.ingest import (
+    REJECTION_KINDS,
     aggregate_csv,
     cell_index,
     iter_csv_chunks,
@@ -97,7 +97,7 @@ def test_chunks_cover_every_row_and_bad_rows_are_quarantined(tmp_path: Path) -> 
     assert dict(zip(rows.tolist(), reasons.tolist(), strict=True)) == {
         p + 1: BAD_ROWS[text] for p, text in positions.items()
     }
-    assert set(reasons.tolist()) <= set(REJECT_REASONS)
+    assert set(reasons.tolist()) <= set(REJECTION_KINDS)
 
 
 def test_header_aliases_order_extra_columns_bom_and_crlf(tmp_path: Path) -> None:

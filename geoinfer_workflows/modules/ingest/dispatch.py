@@ -1,0 +1,49 @@
+"""`ingest()`, the single entry: chooses the reader by the source's type, a path's suffix
+or the content's first character."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from geoinfer_workflows.errors import ParameterError
+from geoinfer_workflows.modules.ingest.csv import _csv_from_text
+from geoinfer_workflows.modules.ingest.geojson import _geojson_from_doc, _parse_json
+from geoinfer_workflows.modules.ingest.reading import _first_char, _is_inline, _read_text
+from geoinfer_workflows.modules.ingest.records import ingest_records
+from geoinfer_workflows.modules.ingest.result import IngestResult
+
+_SUFFIX_FORMAT = {".csv": "csv", ".txt": "csv", ".geojson": "json", ".json": "json"}
+_FORMATS = ("csv", "geojson", "json", "records")
+
+
+def ingest(source: Any, *, format: str | None = None) -> IngestResult:
+    """Ingest any supported source, choosing the reader by type, extension or content.
+
+    dict -> GeoJSON; list/tuple -> records; a path ending .csv/.txt -> CSV,
+    .geojson/.json -> JSON; otherwise content starting with '{' or '[' is JSON, else CSV.
+    A JSON array is a list of records. `format` ("csv", "geojson", "json", "records")
+    overrides the guess.
+    """
+    if format is not None and format not in _FORMATS:
+        raise ParameterError(f"unknown format {format!r}; use one of {', '.join(_FORMATS)}")
+    if isinstance(source, Mapping):
+        return _geojson_from_doc(source)
+    if isinstance(source, list | tuple) or format == "records":
+        return ingest_records(source)
+    if format is None and (
+        isinstance(source, os.PathLike)
+        or (isinstance(source, str) and not _is_inline(source, None))
+    ):
+        format = _SUFFIX_FORMAT.get(Path(source).suffix.lower())
+    content = _read_text(source, text=None)
+    if format is None:
+        format = "json" if _first_char(content) in ("{", "[") else "csv"
+    if format == "csv":
+        return _csv_from_text(content)
+    doc = _parse_json(content)
+    if isinstance(doc, list) and format == "json":
+        return ingest_records(doc)
+    return _geojson_from_doc(doc)
