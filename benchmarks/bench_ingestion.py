@@ -10,13 +10,15 @@ from __future__ import annotations
 import io
 import time
 
-from . import common
+from . import common, compat
 
 FORMATS = ("csv", "geojson", "records")
 
 
 def _ingest_fn(fmt: str):
-    from geoinfer_workflows.modules import data
+    data = compat.import_first(
+        "geoinfer_workflows.modules.ingest", "geoinfer_workflows.modules.data"
+    )
 
     if fmt == "csv":
         return lambda source: data.ingest_csv(io.StringIO(source))
@@ -48,13 +50,20 @@ class Ingestion:
     def time_ingest(self, fmt: str, rows: int) -> None:
         self.ingest(self.source)
 
+    time_ingest.version = "f14c321c44ada2c7817157606a531356f81306f16b84bab146c8cca66283ef81"
+
     def peakmem_ingest(self, fmt: str, rows: int) -> None:
         self.ingest(self.source)
+
+    peakmem_ingest.version = "618440f4897fa2650d232c522238a2f6006ecf39a3aa2f7e5d0e9b4e73a351af"
 
     def track_rows_per_second(self, fmt: str, rows: int) -> float:
         return rows / common.median_cpu_seconds(lambda: self.ingest(self.source))
 
     track_rows_per_second.unit = "rows/s"
+    track_rows_per_second.version = (
+        "a4e9b74bc57480b63a1b269e5ea9decfd09bb22ee698333c1b36928dcd74d6ea"
+    )
 
 
 class DirtyInput:
@@ -63,7 +72,9 @@ class DirtyInput:
     timeout = 120
 
     def setup(self) -> None:
-        from geoinfer_workflows.modules import data
+        data = compat.import_first(
+            "geoinfer_workflows.modules.ingest", "geoinfer_workflows.modules.data"
+        )
 
         self.ingest_csv = data.ingest_csv
         self.source = common.dirty_csv_text()
@@ -75,3 +86,4 @@ class DirtyInput:
         return float(len(result.rejected))
 
     track_rows_rejected.unit = "rows"
+    track_rows_rejected.version = "0ae5c65354ebd155b3d449c032e2ed3115ebe36e9b8161da30c4f6cf39aa266d"
