@@ -43,6 +43,10 @@ from geoinfer_workflows.modules.space._kmeans import (
     nearest_center,
 )
 
+# The result types keep the public path as their home, so their repr in docs and pickles
+# made by one layout load in the other.
+ClusterResult.__module__ = KMeansResult.__module__ = __name__
+
 __all__ = [
     "EARTH_RADIUS_M",
     "ClusterResult",
