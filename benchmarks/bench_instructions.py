@@ -8,18 +8,26 @@ median of several counted runs (a gated tracker never rests on a single run) and
 of the pull-request gate's deciding rows; `track_stage_instructions` splits a run by
 stage, so a change points at the stage, and so at the module, that made it.
 
-Every workflow and size is counted in one `setup_cache`, shared by both classes and run
-once per commit, two valgrind processes at a time (counts do not depend on what else
-the machine does). Cost per commit (2-core VM, load ~1): ~2 minutes. `large` is never
-counted: under callgrind it would take tens of minutes.
-Where valgrind is absent the benchmarks are skipped (NotImplementedError in setup).
+One valgrind process counts a workflow at a size, whole and stage by stage; the figures
+are kept in a small on-disk cache keyed by the content of the installed package (and the
+interpreter, numpy, scipy, h3 and counting settings), so the stage rows reuse the whole
+row's process and an unchanged merge base is not counted twice. Only the selected rows
+are counted. Cost per commit (2-core VM, load ~1): ~15 s per `seed` row, 20-70 s per
+`standard` row, ~3 minutes for all eight. `large` is never counted: under callgrind it
+would take tens of minutes. Without valgrind the benchmarks are skipped.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import os
 import platform
 import shutil
-from concurrent.futures import ThreadPoolExecutor
+import sys
+import tempfile
+from importlib import metadata
+from pathlib import Path
 
 from . import callgrind, common
 
@@ -31,62 +39,62 @@ COUNTING = {
     "seed": {"runs": 5, "warmups": 10, "stage_passes": 3},
     "standard": {"runs": 3, "warmups": 3, "stage_passes": 1},
 }
-PARALLEL_COUNTS = 2
 # The longest single count (precision_farming at standard) takes ~65 s on a loaded VM.
 COUNT_TIMEOUT_S = 300
+CACHE_DIR = Path(tempfile.gettempdir()) / "geoinfer-bench-instructions"
 
 
-def _count_one(workflow: str, size: str) -> dict | None:
-    try:
-        count = callgrind.count_instructions(
-            workflow, size, timeout=COUNT_TIMEOUT_S, **COUNTING[size]
-        )
-    except LookupError:  # the workflow does not exist at this commit
-        return None
-    return {"median": count.median, "stages": count.stages}
+def counting_key(workflow: str, size: str) -> str:
+    """Everything a count depends on: the installed package's source, the interpreter and
+    libraries it runs on, the counter and its settings."""
+    import geoinfer_workflows
+
+    digest = hashlib.sha256()
+    package = Path(geoinfer_workflows.__file__).resolve().parent
+    for source in sorted(package.rglob("*.py")):
+        digest.update(source.relative_to(package).as_posix().encode())
+        digest.update(source.read_bytes())
+    for instrument in (callgrind.__file__, __file__):
+        digest.update(Path(instrument).read_bytes())
+    versions = [sys.version, platform.machine()]
+    versions += [metadata.version(name) for name in ("numpy", "scipy", "h3")]
+    settings = [workflow, size, COUNTING[size]]
+    digest.update(json.dumps([versions, settings], sort_keys=True).encode())
+    return digest.hexdigest()
 
 
-def count_every_workflow() -> dict[str, dict | None]:
-    """{"workflow/size": {"median": n, "stages": {name: n}} or None}, for every pair."""
+def workflow_count(workflow: str, size: str) -> dict:
+    """{"median": n, "stages": {name: n}} of one workflow at one size, counted once per
+    package content. Raises NotImplementedError (asv's skip) without valgrind or where
+    the commit under test lacks the workflow."""
     if shutil.which("valgrind") is None or platform.system() != "Linux":
-        return {}
-    # Longest first (precision farming at standard takes a third of the total), so the
-    # two processes finish together.
-    pairs = sorted(
-        ((w, s) for w in common.WORKFLOW_NAMES for s in SIZES),
-        key=lambda pair: (pair[1] != "standard", pair[0] != "precision_farming"),
-    )
-    with ThreadPoolExecutor(PARALLEL_COUNTS) as pool:
-        counts = list(pool.map(lambda pair: _count_one(*pair), pairs))
-    return {f"{w}/{s}": count for (w, s), count in zip(pairs, counts, strict=True)}
-
-
-count_every_workflow.timeout = 1800
-
-
-def _counted(counts: dict, workflow: str, size: str) -> dict:
-    if not counts:
         raise NotImplementedError("no valgrind (or not Linux): no instruction counts")
-    count = counts.get(f"{workflow}/{size}")
-    if count is None:
-        raise NotImplementedError(f"workflow {workflow!r} does not exist at this commit")
-    return count
+    common.require_workflow(workflow)
+    cached = CACHE_DIR / f"{counting_key(workflow, size)}.json"
+    if cached.is_file():
+        return json.loads(cached.read_text())
+    count = callgrind.count_instructions(workflow, size, timeout=COUNT_TIMEOUT_S, **COUNTING[size])
+    figures = {"median": count.median, "stages": count.stages}
+    CACHE_DIR.mkdir(parents=True, exist_ok=True)
+    partial = cached.with_suffix(f".{os.getpid()}.tmp")
+    partial.write_text(json.dumps(figures))
+    partial.replace(cached)  # atomic: a reader sees all of it or nothing
+    return figures
 
 
 class WorkflowInstructions:
     params = (list(common.WORKFLOW_NAMES), SIZES)
     param_names = ["workflow", "size"]
-    timeout = 60
-    # The count is taken in setup_cache (medians inside): one asv sample is enough.
+    timeout = COUNT_TIMEOUT_S + 60
+    # The count is taken in setup (medians inside): one asv sample is enough.
     rounds = 1
     repeat = 1
     number = 1
-    setup_cache = staticmethod(count_every_workflow)
 
-    def setup(self, counts: dict, workflow: str, size: str) -> None:
-        self.count = _counted(counts, workflow, size)
+    def setup(self, workflow: str, size: str) -> None:
+        self.count = workflow_count(workflow, size)
 
-    def track_instructions(self, counts: dict, workflow: str, size: str) -> float:
+    def track_instructions(self, workflow: str, size: str) -> float:
         return float(self.count["median"])
 
     track_instructions.unit = "instructions"
@@ -101,20 +109,19 @@ class StageInstructions:
         SIZES,
     )
     param_names = ["stage", "size"]
-    timeout = 60
+    timeout = COUNT_TIMEOUT_S + 60
     rounds = 1
     repeat = 1
     number = 1
-    setup_cache = staticmethod(count_every_workflow)
 
-    def setup(self, counts: dict, stage: str, size: str) -> None:
+    def setup(self, stage: str, size: str) -> None:
         workflow, name = stage.split(".", 1)
-        stages = _counted(counts, workflow, size)["stages"]
+        stages = workflow_count(workflow, size)["stages"]
         if name not in stages:
             raise NotImplementedError(f"no stage {stage} at this commit")
         self.count = stages[name]
 
-    def track_stage_instructions(self, counts: dict, stage: str, size: str) -> float:
+    def track_stage_instructions(self, stage: str, size: str) -> float:
         return float(self.count)
 
     track_stage_instructions.unit = "instructions"

@@ -7,6 +7,7 @@ tests/test_gate_repeatability.py; a 1% change caught by the tracker inside
 from __future__ import annotations
 
 import importlib.util
+import json
 import platform
 import re
 import shutil
@@ -141,3 +142,18 @@ def test_cli_prints_json() -> None:
         check=True,
     )
     assert '"median_mib"' in proc.stdout
+
+
+def test_counts_are_cached_by_what_they_depend_on(tmp_path: Path, monkeypatch) -> None:
+    """The stage rows reuse the workflow row's count, and an unchanged merge base is not
+    counted twice; a different size (or package, interpreter, settings) is a new key."""
+    from benchmarks import bench_instructions as bi
+
+    key = bi.counting_key("basic", "seed")
+    assert key == bi.counting_key("basic", "seed") != bi.counting_key("basic", "standard")
+    monkeypatch.setattr(bi, "CACHE_DIR", tmp_path)
+    planted = {"median": 123, "stages": {"ingest": 100}}
+    (tmp_path / f"{key}.json").write_text(json.dumps(planted))
+    assert bi.workflow_count("basic", "seed") == planted
+    with pytest.raises(NotImplementedError, match="does not exist"):
+        bi.workflow_count("no_such_workflow", "seed")
