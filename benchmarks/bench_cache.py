@@ -7,6 +7,8 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from . import compat
+
 KEYS = 1_000
 PAYLOAD_FLOATS = 1_024  # an 8 KiB array, the size of a small stage output
 
@@ -20,7 +22,12 @@ class CacheLatency:
     def setup(self, level: str, operation: str) -> None:
         import numpy as np
 
-        from geoinfer_workflows.perf import LRUCache, SQLiteCache, TwoLevelCache
+        harness = compat.import_first("geoinfer_workflows.harness", "geoinfer_workflows.perf")
+        LRUCache, SQLiteCache, TwoLevelCache = (
+            harness.LRUCache,
+            harness.SQLiteCache,
+            harness.TwoLevelCache,
+        )
 
         self.tmp = Path(tempfile.mkdtemp(prefix="geoinfer-cache-bench-"))
         l1 = LRUCache(maxsize=2 * KEYS)
@@ -46,6 +53,8 @@ class CacheLatency:
         else:
             self.cache.set(f"key-{self.i}", self.value)
 
+    time_operation.version = "d74a1d0015edf59791b815b66a61d2d666de2c6b51ea37264fcbdd66430a4e32"
+
 
 class ZipfHitRatio:
     """An LRU of 1,000 entries in front of 20,000 keys requested with Zipf(1.1)
@@ -56,7 +65,9 @@ class ZipfHitRatio:
     def setup(self) -> None:
         import numpy as np
 
-        from geoinfer_workflows.perf import LRUCache
+        LRUCache = compat.import_first(
+            "geoinfer_workflows.harness", "geoinfer_workflows.perf"
+        ).LRUCache
 
         rng = np.random.default_rng(0)
         ranks = rng.zipf(1.1, size=200_000)
@@ -69,5 +80,7 @@ class ZipfHitRatio:
             if cache.get(key) is None:
                 cache.set(key, key)
         return cache.stats().hit_ratio
+
+    track_hit_ratio.version = "f43efc7567df9d435a7463fb53cd4d249de829c2218b6c01d18509f095176979"
 
     track_hit_ratio.unit = "ratio"

@@ -46,6 +46,8 @@ class Clustering:
     def time_cluster(self, algorithm: str, n: int) -> None:
         self.run()
 
+    time_cluster.version = "2761477551a07afd056172e74b442fb33606186b42cd48ed16cdbd37d3b12e1e"
+
     def track_adjusted_rand(self, algorithm: str, n: int) -> float:
         """Agreement with the planted blobs (1 = perfect); noise points are scored as
         their own group, so dbscan gets credit for leaving them unclustered."""
@@ -55,9 +57,15 @@ class Clustering:
             return common.adjusted_rand_index(self.truth, result.labels)
         return common.adjusted_rand_index(self.truth[planted], result.labels[planted])
 
+    track_adjusted_rand.version = "b08bd6a4fdf1e35cd2914dbcb983b9208440621616e4741676f1b8960fdd764e"
+
     track_adjusted_rand.unit = "ARI"
 
     def track_clusters_found(self, algorithm: str, n: int) -> float:
         return float(self.run().n_clusters)
+
+    track_clusters_found.version = (
+        "4c3669535f649d8a7e10b34962682ed56c4c79797ea39ee731d348dad22474aa"
+    )
 
     track_clusters_found.unit = "clusters"

@@ -8,6 +8,8 @@ keeps these out of step detection and perf-budgets.toml judges them instead.
 
 from __future__ import annotations
 
+from . import compat
+
 USERS = 50
 DURATION_S = 5.0
 RAMP_UP_S = 1.0
@@ -17,7 +19,9 @@ class BasicWorkflowLoad:
     timeout = 120
 
     def setup_cache(self) -> dict[str, float]:
-        from geoinfer_workflows.perf import run_load
+        run_load = compat.import_first(
+            "geoinfer_workflows.harness", "geoinfer_workflows.perf"
+        ).run_load
         from geoinfer_workflows.workflows import WORKFLOWS
 
         pipeline = WORKFLOWS["basic"].pipeline
@@ -40,14 +44,26 @@ class BasicWorkflowLoad:
     def track_ops_per_second(self, figures: dict[str, float]) -> float:
         return figures["ops_per_s"]
 
+    track_ops_per_second.version = (
+        "97e32b6d1821182240b68b87b3d0291a3c232d18cdcbcf65b84016b100ca9be9"
+    )
+
     track_ops_per_second.unit = "ops/s"
 
     def track_p95_latency_ms(self, figures: dict[str, float]) -> float:
         return figures["p95_ms"]
 
+    track_p95_latency_ms.version = (
+        "1242f550f76fed5158990ca49e4b249d60f725631d42ac44b475fa02139c77fa"
+    )
+
     track_p95_latency_ms.unit = "ms"
 
     def track_success_percent(self, figures: dict[str, float]) -> float:
         return figures["success_pct"]
+
+    track_success_percent.version = (
+        "b6750485ded1f4b657294166151c0a7faa8eeba47dcdcd2633c7295f0ad3675e"
+    )
 
     track_success_percent.unit = "%"

@@ -46,4 +46,8 @@ class WorkflowRssGrowth:
         growth = self.tool.rss_growth(workflow, size, runs=RUNS, timeout=self.timeout - 10)
         return growth.median_mib
 
+    track_peak_rss_growth_mib.version = (
+        "734afdf28b4c528ae2c150531e532d09101279540d6a7b6b3ac6141abe55774e"
+    )
+
     track_peak_rss_growth_mib.unit = "MiB"

@@ -7,7 +7,7 @@ Wall time (asv's default timer): the overhead a caller waits for is what matters
 
 from __future__ import annotations
 
-from . import common
+from . import common, compat
 
 OPERATIONS = 1_000  # tracked no-ops per timed call, so per-op cost is time / 1000
 
@@ -21,7 +21,9 @@ class MonitorOverhead:
     def setup(self, monitor: str) -> None:
         import psutil
 
-        from geoinfer_workflows.perf import Monitor
+        Monitor = compat.import_first(
+            "geoinfer_workflows.harness", "geoinfer_workflows.perf"
+        ).Monitor
 
         if monitor == "none":
             self.tracked = _untracked
@@ -38,11 +40,17 @@ class MonitorOverhead:
             with track("op"):
                 pass
 
+    time_track_1000_ops.version = "4f1ca5397e04774c98a4ee68f94c7f7a72508896d94868a79d39edc67f165823"
+
     def track_overhead_us_per_op(self, monitor: str) -> float:
         """Median over runs of (tracked - untracked) microseconds per operation."""
         baseline = common.median_wall_seconds(lambda: _run(_untracked), runs=7)
         tracked = common.median_wall_seconds(lambda: _run(self.tracked), runs=7)
         return max(tracked - baseline, 1e-9) / OPERATIONS * 1e6
+
+    track_overhead_us_per_op.version = (
+        "948e7ac1f17ce5e4d76600833920e1b4bc8a50dc2ae120983da871207916c1ce"
+    )
 
     track_overhead_us_per_op.unit = "us"
 

@@ -28,5 +28,9 @@ class MillionPoints:
     def time_h3_cells(self) -> None:
         self.space.h3_cells(self.points[:, 0], self.points[:, 1], 9)
 
+    time_h3_cells.version = "05a026563a781286a83f6c1c4997984eca1ed66dfcfd818b7b56a22031b1f475"
+
     def time_kmeans(self) -> None:
         self.space.cluster(self.points, algorithm="kmeans", k=8, seed=0)
+
+    time_kmeans.version = "29a15fc979862ff07d9521592af652bc2c3f2a654198fee5628bbf52224b76d8"

@@ -148,9 +148,10 @@ def _iso(t: np.ndarray) -> list[str]:
 
 @cache
 def observation_columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:
-    from geoinfer_workflows.data import observations_of_length
+    from . import compat
 
-    obs = observations_of_length(n, seed)
+    synthetic = compat.import_first("geoinfer_workflows.synthetic", "geoinfer_workflows.data")
+    obs = synthetic.observations_of_length(n, seed)
     return {"lat": obs.lat, "lon": obs.lon, "t": obs.t, "value": obs.value}
 
 

@@ -4,13 +4,6 @@ Public API: run a workflow by name (`run_workflow`, `WORKFLOWS`), build its seed
 (`generate_*`), ingest observations (`ingest`, `IngestResult`), compose stages (`Pipeline`).
 """
 
-from geoinfer_workflows.data import (
-    SIZES,
-    generate_climate,
-    generate_disease_cases,
-    generate_farm,
-    generate_observations,
-)
 from geoinfer_workflows.errors import (
     GeoInferError,
     IngestError,
@@ -18,7 +11,14 @@ from geoinfer_workflows.errors import (
     UnknownWorkflowError,
 )
 from geoinfer_workflows.modules.ingest import IngestResult, Rejection, ingest
-from geoinfer_workflows.orchestrator import Pipeline, Stage, StageTiming, WorkflowResult
+from geoinfer_workflows.orchestration.pipeline import Pipeline, Stage, StageTiming, WorkflowResult
+from geoinfer_workflows.synthetic import (
+    SIZES,
+    generate_climate,
+    generate_disease_cases,
+    generate_farm,
+    generate_observations,
+)
 from geoinfer_workflows.table import PointTable
 from geoinfer_workflows.workflows import WORKFLOWS, Workflow, get_workflow, run_workflow
 

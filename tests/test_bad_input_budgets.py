@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from geoinfer_workflows.cli import main
-from geoinfer_workflows.perf.budgets import BudgetError, load_budget_file
+from geoinfer_workflows.harness.budgets import BudgetError, load_budget_file
 
 BENCH = "bench_workflows.WorkflowRun.time_run"
 

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from geoinfer_workflows.errors import ParameterError
-from geoinfer_workflows.perf.cache import SQLiteCache, decode_value, encode_value
+from geoinfer_workflows.harness.cache import SQLiteCache, decode_value, encode_value
 
 
 class Clock:

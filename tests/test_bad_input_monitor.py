@@ -8,7 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 
 import pytest
 
-from geoinfer_workflows.perf import Monitor
+from geoinfer_workflows.harness import Monitor
 
 
 def test_a_decorated_generator_is_timed_over_its_iteration() -> None:

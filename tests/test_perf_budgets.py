@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from geoinfer_workflows.errors import GeoInferError
-from geoinfer_workflows.perf.budgets import (
+from geoinfer_workflows.harness.budgets import (
     BudgetError,
     check_budgets,
     format_verdicts,
@@ -310,7 +310,7 @@ def test_the_repository_budget_file_matches_the_real_benchmarks(tmp_path: Path) 
 def _cli(argv: list[str]) -> int:
     import argparse
 
-    from geoinfer_workflows.perf.cli_commands import register
+    from geoinfer_workflows.cli.harness_commands import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command", required=True))

@@ -16,7 +16,7 @@ import numpy as np
 import pytest
 
 from geoinfer_workflows.errors import GeoInferError, ParameterError
-from geoinfer_workflows.perf.cache import (
+from geoinfer_workflows.harness.cache import (
     LRUCache,
     SQLiteCache,
     TwoLevelCache,

@@ -13,7 +13,7 @@ import psutil
 import pytest
 
 from geoinfer_workflows.errors import ParameterError
-from geoinfer_workflows.perf.load import LoadProgress, LoadResult, run_load
+from geoinfer_workflows.harness.load import LoadProgress, LoadResult, run_load
 
 
 class Counter:
@@ -255,7 +255,7 @@ def test_load_command_writes_a_report(tmp_path, capsys: pytest.CaptureFixture[st
     workflows = pytest.importorskip("geoinfer_workflows.workflows")
     if getattr(workflows, "run_workflow", None) is None:
         pytest.skip("geoinfer_workflows.workflows.run_workflow is not written yet")
-    from geoinfer_workflows.perf.cli_commands import register
+    from geoinfer_workflows.cli.harness_commands import register
 
     parser = argparse.ArgumentParser()
     register(parser.add_subparsers(dest="command", required=True))

@@ -16,8 +16,8 @@ import psutil
 import pytest
 
 from geoinfer_workflows.errors import ParameterError
-from geoinfer_workflows.perf import monitor as monitor_module
-from geoinfer_workflows.perf.monitor import Monitor
+from geoinfer_workflows.harness import monitor as monitor_module
+from geoinfer_workflows.harness.monitor import Monitor
 
 
 def test_success_is_recorded_with_process_figures() -> None:

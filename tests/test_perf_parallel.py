@@ -8,10 +8,9 @@ import numpy as np
 import pytest
 
 from geoinfer_workflows.errors import ParameterError
-from geoinfer_workflows.perf.parallel import (
+from geoinfer_workflows.orchestration.engines import (
     Executor,
     apply_chunk,
-    choose_chunk_size,
     default_chunk_size,
     make_executor,
     split_chunks,
@@ -127,44 +126,8 @@ class _FakeClock:
         return self.now
 
 
-@pytest.mark.parametrize(
-    ("cost", "n", "expected"),
-    [(0.002, 1000, 25), (0.5, 1000, 1), (1e-6, 1000, 1000), (0.0, 40, 40)],
-)
-def test_choose_chunk_size_from_planted_cost(cost: float, n: int, expected: int) -> None:
-    clock = _FakeClock()
-    calls: list[int] = []
-
-    def work(item: int) -> None:
-        calls.append(item)
-        clock.now += cost
-
-    size = choose_chunk_size(work, list(range(n)), target_seconds=0.05, probe=3, clock=clock)
-    assert size == expected
-    assert calls == [0, 1, 2]
-
-
-def test_choose_chunk_size_uses_median_so_warm_up_is_ignored() -> None:
-    clock = _FakeClock()
-    costs = iter([1.0, 0.01, 0.01])  # first call pays a one-off warm-up
-
-    def work(_: int) -> None:
-        clock.now += next(costs)
-
-    assert choose_chunk_size(work, list(range(100)), target_seconds=0.1, clock=clock) == 10
-
-
-def test_choose_chunk_size_edges() -> None:
-    assert choose_chunk_size(abs, []) == 1
-    assert 1 <= choose_chunk_size(abs, [1, 2]) <= 2
-    with pytest.raises(ParameterError, match="target_seconds"):
-        choose_chunk_size(abs, [1], target_seconds=0)
-    with pytest.raises(ParameterError, match="probe"):
-        choose_chunk_size(abs, [1], probe=0)
-
-
 def test_map_row_blocks_covers_every_row_once_in_order():
-    from geoinfer_workflows.perf.parallel import map_row_blocks
+    from geoinfer_workflows.orchestration.engines import map_row_blocks
 
     parts = map_row_blocks(
         lambda rows: list(range(rows.start, rows.stop)),
@@ -180,7 +143,7 @@ def test_map_row_blocks_covers_every_row_once_in_order():
 def test_map_row_blocks_runs_one_block_inline():
     import threading
 
-    from geoinfer_workflows.perf.parallel import map_row_blocks
+    from geoinfer_workflows.orchestration.engines import map_row_blocks
 
     threads = set()
     parts = map_row_blocks(lambda rows: threads.add(threading.get_ident()), 50, block_rows=50)
@@ -192,7 +155,7 @@ def test_map_row_blocks_split_does_not_depend_on_timing(monkeypatch):
     """The split is the deterministic trackers' business: no clock may decide it."""
     import time
 
-    from geoinfer_workflows.perf.parallel import map_row_blocks
+    from geoinfer_workflows.orchestration.engines import map_row_blocks
 
     def splits() -> list[tuple[int, int]]:
         return map_row_blocks(lambda r: (r.start, r.stop), 1_000, block_rows=300, kind="serial")

@@ -49,7 +49,7 @@ def repo(tmp_path: Path) -> Path:
 def test_a_folder_the_tool_did_not_make_is_refused_and_kept(repo: Path, target: str) -> None:
     before = sorted(p.relative_to(repo.parent) for p in repo.parent.rglob("*"))
     proc = _run_tool(repo, "HEAD~1", "HEAD", "--results-dir", target)
-    assert proc.returncode == pr.Outcome.USAGE, proc.stderr
+    assert proc.returncode == pr.Outcome.USAGE.exit_code, proc.stderr
     assert "refused" in proc.stderr
     assert sorted(p.relative_to(repo.parent) for p in repo.parent.rglob("*")) == before
 

@@ -9,14 +9,14 @@ import numpy as np
 import pytest
 
 from geoinfer_workflows import WORKFLOWS, UnknownWorkflowError, run_workflow
-from geoinfer_workflows.data import (
+from geoinfer_workflows.modules.space import haversine_m
+from geoinfer_workflows.synthetic import (
     generate_climate,
     generate_disease_cases,
     generate_farm,
     generate_observations,
 )
-from geoinfer_workflows.data.climate import WARMING_C_PER_DAY
-from geoinfer_workflows.modules.space import haversine_m
+from geoinfer_workflows.synthetic.climate import WARMING_C_PER_DAY
 
 EXPECTED_MODULES = {
     "basic": 4,

@@ -131,14 +131,8 @@ class UnsafeResultsDir(UsageError):
     """--results-dir names a folder this tool did not create: never emptied."""
 
 
-def prepare_results_dir(path: Path) -> Path:
-    """An empty scratch folder for this run's results, marked as the tool's own.
-
-    The folder is emptied before asv runs, so only a folder that is missing, empty, or
-    carries OWNER_MARK (created by an earlier run of this tool) is accepted. Anything else
-    (the committed `.asv/results`, the checkout, a home folder) is refused untouched: a
-    mistyped option must never delete a user's files.
-    """
+def check_results_dir(path: Path) -> Path:
+    """`path`, resolved, if it is missing, empty or made by this tool; else refused."""
     path = path.resolve()
     if path.exists() or path.is_symlink():
         if not path.is_dir() or path.is_symlink():
@@ -149,6 +143,19 @@ def prepare_results_dir(path: Path) -> Path:
                 f"--results-dir {path} is not empty and was not created by this tool "
                 f"(no {OWNER_MARK}): refused, nothing deleted. Pass a new or empty folder."
             )
+    return path
+
+
+def prepare_results_dir(path: Path) -> Path:
+    """An empty scratch folder for this run's results, marked as the tool's own.
+
+    The folder is emptied before asv runs, so only a folder that is missing, empty, or
+    carries OWNER_MARK (created by an earlier run of this tool) is accepted. Anything else
+    (the committed `.asv/results`, the checkout, a home folder) is refused untouched: a
+    mistyped option must never delete a user's files.
+    """
+    path = check_results_dir(path)
+    if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
     (path / OWNER_MARK).write_text("scratch results of tools/pr_benchmarks.py\n")
@@ -235,11 +242,19 @@ def _has_ref(repo: Path, ref: str) -> bool:
     return subprocess.run(["git", "show-ref", "--verify", "--quiet", ref], cwd=repo).returncode == 0
 
 
+def asv_config(repo: Path) -> dict:
+    """The checkout's asv.conf.json, or a SetupError that says where it was looked for."""
+    path = repo / "asv.conf.json"
+    if not path.is_file():
+        raise SetupError(f"no asv.conf.json in {repo}: run this in a checkout of the project")
+    return load_json(str(path), js_comments=True)
+
+
 def write_config(repo: Path, results_dir: Path, target: Path) -> Path:
     """asv.conf.json with absolute paths and the PR's own results folder, so PR results
     never mix into the committed history under .asv/results (the environments are
     shared: building them is the slow part)."""
-    conf = load_json(str(repo / "asv.conf.json"), js_comments=True)
+    conf = asv_config(repo)
     for key, default in (("env_dir", "env"), ("html_dir", "html")):
         conf[key] = str((repo / conf.get(key, default)).resolve())
     conf["repo"] = str(repo)
@@ -527,12 +542,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     env = {**os.environ, **BENCH_ENV}
     try:
         repo = Path(git(Path.cwd(), "rev-parse", "--show-toplevel"))
-        conf = load_json(str(repo / "asv.conf.json"), js_comments=True)
+        results_dir = check_results_dir(args.results_dir or repo / WORK_DIR / "results")
+        conf = asv_config(repo)
         if not args.allow_dirty:
             check_clean_work_tree(repo, conf.get("benchmark_dir", "benchmarks"))
         output = args.output or repo / WORK_DIR / "comment.md"
         base, head = resolve_commits(repo, args.base, args.head)
-        results_dir = prepare_results_dir(args.results_dir or repo / WORK_DIR / "results")
+        results_dir = prepare_results_dir(results_dir)
         with tempfile.TemporaryDirectory() as tmp:
             config = write_config(repo, results_dir, Path(tmp) / "asv.conf.json")
             ensure_machine(args.machine, config, env, repo)

@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from geoinfer_workflows.data import Size, check_size
 from geoinfer_workflows.errors import UnknownWorkflowError
-from geoinfer_workflows.orchestrator import Context, Pipeline, WorkflowResult
+from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, WorkflowResult
+from geoinfer_workflows.synthetic import Size, check_size
 from geoinfer_workflows.workflows import (
     basic,
     climate_analysis,

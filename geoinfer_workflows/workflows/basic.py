@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 
-from geoinfer_workflows.data import Size, generate_observations
 from geoinfer_workflows.modules import api, space, temporal
 from geoinfer_workflows.modules.ingest import ingest_columns
-from geoinfer_workflows.orchestrator import Context, Pipeline, Stage
+from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, Stage
+from geoinfer_workflows.synthetic import Size, generate_observations
 
 H3_RESOLUTION = 8  # ~0.7 km2: neighbourhood scale
 

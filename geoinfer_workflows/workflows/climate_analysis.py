@@ -12,12 +12,12 @@ from typing import Any
 
 import numpy as np
 
-from geoinfer_workflows.data import Size, generate_climate
 from geoinfer_workflows.modules import api, climate, risk, space
 from geoinfer_workflows.modules.ingest import ingest_columns
 from geoinfer_workflows.modules.temporal import TrendResult
-from geoinfer_workflows.orchestrator import Context, Pipeline, Stage
-from geoinfer_workflows.perf.parallel import map_row_blocks
+from geoinfer_workflows.orchestration.engines import map_row_blocks
+from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, Stage
+from geoinfer_workflows.synthetic import Size, generate_climate
 
 GRID_SHAPE = (40, 40)
 RECENT_DAYS = 30

@@ -11,11 +11,11 @@ from typing import Any
 
 import numpy as np
 
-from geoinfer_workflows.data import Size, generate_disease_cases
-from geoinfer_workflows.data.disease import DISEASES, H3_RESOLUTION
 from geoinfer_workflows.modules import api, bayes, health, risk, space, temporal
 from geoinfer_workflows.modules.ingest import ingest_columns
-from geoinfer_workflows.orchestrator import Context, Pipeline, Stage
+from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, Stage
+from geoinfer_workflows.synthetic import Size, generate_disease_cases
+from geoinfer_workflows.synthetic.disease import DISEASES, H3_RESOLUTION
 
 HOTSPOT_Z = 1.96  # two-sided 5% under the normal approximation esda reports
 # First-ring contiguity: the second ring starts at sqrt(3) x the spacing (~1.73).

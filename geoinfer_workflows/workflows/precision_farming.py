@@ -11,12 +11,12 @@ from typing import Any
 
 import numpy as np
 
-from geoinfer_workflows.data import Size, generate_farm
-from geoinfer_workflows.data.farming import READING_INTERVAL_S, READINGS_PER_SENSOR
 from geoinfer_workflows.modules import ag, api, iot, space, temporal
 from geoinfer_workflows.modules.ingest import ingest_columns
-from geoinfer_workflows.orchestrator import Context, Pipeline, Stage
-from geoinfer_workflows.perf.parallel import map_row_blocks
+from geoinfer_workflows.orchestration.engines import map_row_blocks
+from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, Stage
+from geoinfer_workflows.synthetic import Size, generate_farm
+from geoinfer_workflows.synthetic.farming import READING_INTERVAL_S, READINGS_PER_SENSOR
 
 N_ZONES = 3
 MOISTURE_RANGE = (0.0, 0.6)  # volumetric water content a working probe can report

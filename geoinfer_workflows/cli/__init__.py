@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from geoinfer_workflows.data import SIZES
+from geoinfer_workflows.cli.harness_commands import add_command, non_negative_int
+from geoinfer_workflows.cli.harness_commands import register as register_perf_commands
 from geoinfer_workflows.errors import EXIT_CODES_HELP, ExitCode, GeoInferError
-from geoinfer_workflows.orchestrator import WorkflowResult
-from geoinfer_workflows.perf.cli_commands import add_command, non_negative_int
-from geoinfer_workflows.perf.cli_commands import register as register_perf_commands
+from geoinfer_workflows.orchestration.pipeline import WorkflowResult
+from geoinfer_workflows.synthetic import SIZES
 from geoinfer_workflows.workflows import WORKFLOWS, get_workflow
 
 
@@ -155,7 +155,3 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), ExitCode.CANNOT_RUN)
     except Exception as exc:  # a bug: one line, not a traceback, and the code says so
         return _fail(f"internal error ({type(exc).__name__}: {exc})", ExitCode.CANNOT_RUN)
-
-
-if __name__ == "__main__":
-    sys.exit(main())

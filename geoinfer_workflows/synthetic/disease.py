@@ -12,8 +12,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geoinfer_workflows.data.sizes import Size, check_size
 from geoinfer_workflows.modules.space import h3_cell_centers, h3_cells
+from geoinfer_workflows.synthetic.sizes import Size, check_size
 
 DISEASES = ("influenza", "dengue", "measles", "cholera")
 DISEASE_SHARE = np.array([0.45, 0.25, 0.20, 0.10])

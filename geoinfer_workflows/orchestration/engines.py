@@ -46,7 +46,6 @@ import multiprocessing
 import os
 import pickle
 import threading
-import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor as _FuturesExecutor
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
@@ -62,7 +61,6 @@ __all__ = [
     "SerialExecutor",
     "apply_chunk",
     "available_cpus",
-    "choose_chunk_size",
     "default_chunk_size",
     "make_executor",
     "map_row_blocks",
@@ -292,40 +290,6 @@ def make_executor(
     if kind == "serial":
         return SerialExecutor()
     return PoolExecutor(kind, workers or available_cpus(), start_method=start_method)
-
-
-def choose_chunk_size(
-    fn: Callable[[T], Any],
-    items: Sequence[T],
-    *,
-    target_seconds: float = 0.05,
-    probe: int = 3,
-    clock: Callable[[], float] = time.perf_counter,
-) -> int:
-    """Items per task so that one task costs about `target_seconds`, from measured cost.
-
-    Why measure: a fixed rule ("1000 items if fast") cannot know whether an item is a
-    number or a station's ten-year series. The first `probe` items are each timed once
-    (their results are discarded, so `fn` must be side-effect free) and the median per-item
-    time is used, which ignores a first-call warm-up. Bounded to [1, len(items)]; an empty
-    sequence gives 1. `clock` is injectable so tests can plant a per-item cost.
-    """
-    if not target_seconds > 0:
-        raise ParameterError(f"target_seconds must be > 0, got {target_seconds!r}")
-    if not isinstance(probe, int) or probe < 1:
-        raise ParameterError(f"probe must be a positive integer, got {probe!r}")
-    n = len(items)
-    if n == 0:
-        return 1
-    times = []
-    for item in items[: min(probe, n)]:
-        start = clock()
-        fn(item)
-        times.append(clock() - start)
-    per_item = sorted(times)[len(times) // 2]
-    if per_item <= 0.0:
-        return n
-    return int(min(n, max(1, round(target_seconds / per_item))))
 
 
 def map_row_blocks(

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geoinfer_workflows.data.sizes import Size, check_size
+from geoinfer_workflows.synthetic.sizes import Size, check_size
 
 CITY_LAT, CITY_LON = 37.7749, -122.4194
 START_T = 1_717_200_000  # 2024-06-01T00:00:00Z, a fixed epoch so runs are comparable

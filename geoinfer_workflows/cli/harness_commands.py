@@ -18,13 +18,13 @@ from pathlib import Path
 from typing import IO, Any
 
 from geoinfer_workflows.errors import EXIT_CODES_HELP, ExitCode, ParameterError
-from geoinfer_workflows.perf.budgets import (
+from geoinfer_workflows.harness.budgets import (
     BudgetError,
     BudgetVerdict,
     check_budgets,
     format_verdicts,
 )
-from geoinfer_workflows.perf.load import LoadProgress, LoadResult, run_load
+from geoinfer_workflows.harness.load import LoadProgress, LoadResult, run_load
 
 __all__ = ["add_command", "cmd_budgets_check", "cmd_load", "non_negative_int", "register"]
 
@@ -190,7 +190,7 @@ def _check_writable(path: Path) -> None:
 
 def cmd_load(args: argparse.Namespace) -> int:
     """Run the load test described by `args`; exit 0 if it ran (failures are reported)."""
-    from geoinfer_workflows.data import check_size
+    from geoinfer_workflows.synthetic import check_size
     from geoinfer_workflows.workflows import get_workflow, run_workflow
 
     get_workflow(args.name)  # an unknown name fails before any user starts

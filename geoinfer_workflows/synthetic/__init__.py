@@ -1,14 +1,14 @@
 """Seeded synthetic data for the four workflows, at named sizes (`seed`, `standard`, `large`)."""
 
-from geoinfer_workflows.data.climate import ClimateData, generate_climate
-from geoinfer_workflows.data.disease import DiseaseData, generate_disease_cases
-from geoinfer_workflows.data.farming import FarmData, generate_farm
-from geoinfer_workflows.data.observations import (
+from geoinfer_workflows.synthetic.climate import ClimateData, generate_climate
+from geoinfer_workflows.synthetic.disease import DiseaseData, generate_disease_cases
+from geoinfer_workflows.synthetic.farming import FarmData, generate_farm
+from geoinfer_workflows.synthetic.observations import (
     Observations,
     generate_observations,
     observations_of_length,
 )
-from geoinfer_workflows.data.sizes import SIZES, Size, check_size
+from geoinfer_workflows.synthetic.sizes import SIZES, Size, check_size
 
 __all__ = [
     "SIZES",

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy.signal import lfilter
 
-from geoinfer_workflows.data.sizes import Size, check_size
+from geoinfer_workflows.synthetic.sizes import Size, check_size
 
 REGION_LAT, REGION_LON = 48.0, 11.0  # Bavaria
 START_T = 1_704_067_200  # 2024-01-01T00:00:00Z

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from geoinfer_workflows.data.sizes import Size, check_size
+from geoinfer_workflows.synthetic.sizes import Size, check_size
 
 FIELD_LAT, FIELD_LON = 41.5868, -93.6250  # Iowa, corn belt
 SENSOR_SPACING_M = 50.0
