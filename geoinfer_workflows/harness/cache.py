@@ -50,6 +50,7 @@ from typing import Any, Generic, Protocol, Self, TypeVar
 import numpy as np
 
 from geoinfer_workflows.errors import ExitCode, GeoInferError, ParameterError
+from geoinfer_workflows.validation import check_int
 
 __all__ = [
     "CacheError",
@@ -124,12 +125,6 @@ class CacheStats:
 # ---------------------------------------------------------------------------------------
 
 
-def _check_positive_int(name: str, value: object) -> int:
-    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-        raise ParameterError(f"{name} must be a positive integer, got {value!r}")
-    return value
-
-
 class LRUCache(Generic[K, V]):
     """Bounded least-recently-used map; thread-safe; O(1) get, set and eviction.
 
@@ -138,7 +133,7 @@ class LRUCache(Generic[K, V]):
     """
 
     def __init__(self, maxsize: int) -> None:
-        self.maxsize = _check_positive_int("maxsize", maxsize)
+        self.maxsize = check_int(maxsize, "maxsize", 1)
         self._data: OrderedDict[K, V] = OrderedDict()
         self._lock = threading.Lock()
         self._hits = self._misses = self._evictions = 0
@@ -482,7 +477,7 @@ class SQLiteCache:
             raise ParameterError(f"busy_timeout_s must be >= 0, got {busy_timeout_s!r}")
         self.path = Path(path)
         self.ttl_seconds = None if ttl_seconds is None else float(ttl_seconds)
-        self.max_entries = _check_positive_int("max_entries", max_entries)
+        self.max_entries = check_int(max_entries, "max_entries", 1)
         self.clock = clock
         self.busy_timeout_s = float(busy_timeout_s)
         self._lock = threading.RLock()

@@ -32,6 +32,11 @@ from typing import Any
 import numpy as np
 
 from geoinfer_workflows.errors import ParameterError
+from geoinfer_workflows.validation import (
+    check_int,
+    check_non_negative_float,
+    check_positive_float,
+)
 
 __all__ = ["LoadProgress", "LoadResult", "run_load"]
 
@@ -164,22 +169,14 @@ def _check_parameters(
 ) -> None:
     if not callable(fn):
         raise ParameterError(f"fn must be callable, got {type(fn).__name__}")
-    if not isinstance(users, int) or isinstance(users, bool) or users < 1:
-        raise ParameterError(f"users must be a positive integer, got {users!r}")
+    check_int(users, "users", 1)
     if duration_s is None and max_operations is None:
         raise ParameterError("give duration_s, max_operations or both, so the run can end")
-    if duration_s is not None and not (
-        isinstance(duration_s, int | float) and math.isfinite(duration_s) and duration_s > 0
-    ):
-        raise ParameterError(f"duration_s must be a positive number, got {duration_s!r}")
-    if max_operations is not None and (
-        not isinstance(max_operations, int)
-        or isinstance(max_operations, bool)
-        or max_operations < 1
-    ):
-        raise ParameterError(f"max_operations must be a positive integer, got {max_operations!r}")
-    if not (isinstance(ramp_up_s, int | float) and math.isfinite(ramp_up_s) and ramp_up_s >= 0):
-        raise ParameterError(f"ramp_up_s must be a number >= 0, got {ramp_up_s!r}")
+    if duration_s is not None:
+        check_positive_float(duration_s, "duration_s")
+    if max_operations is not None:
+        check_int(max_operations, "max_operations", 1)
+    check_non_negative_float(ramp_up_s, "ramp_up_s")
     if duration_s is not None and ramp_up_s >= duration_s:
         raise ParameterError(
             f"ramp_up_s ({ramp_up_s}) must be shorter than duration_s ({duration_s}), "

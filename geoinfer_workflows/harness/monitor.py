@@ -43,6 +43,7 @@ import numpy as np
 import psutil
 
 from geoinfer_workflows.errors import ParameterError
+from geoinfer_workflows.validation import check_int
 
 try:  # not on Windows
     import resource
@@ -285,9 +286,7 @@ class Monitor:
     """
 
     def __init__(self, capacity: int = 10_000, *, rss: bool = True, io: bool = False) -> None:
-        if not isinstance(capacity, int) or isinstance(capacity, bool) or capacity < 1:
-            raise ParameterError(f"capacity must be a positive integer, got {capacity!r}")
-        self.capacity = capacity
+        self.capacity = check_int(capacity, "capacity", 1)
         self._records: deque[OperationRecord] = deque(maxlen=capacity)
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}

@@ -53,6 +53,7 @@ from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar, runtime_checkable
 
 from geoinfer_workflows.errors import ParameterError
+from geoinfer_workflows.validation import check_int
 
 __all__ = [
     "Executor",
@@ -127,10 +128,8 @@ def default_chunk_size(n_items: int, workers: int) -> int:
 
 
 def _check_chunk_size(chunk_size: int | None) -> None:
-    if chunk_size is not None and (not isinstance(chunk_size, int) or chunk_size < 1):
-        raise ParameterError(
-            f"chunk_size must be a positive integer or None (automatic), got {chunk_size!r}"
-        )
+    if chunk_size is not None:
+        check_int(chunk_size, "chunk_size", 1, note="or None: automatic")
 
 
 class SerialExecutor:
@@ -280,8 +279,8 @@ def make_executor(
     """
     if kind not in _KINDS:
         raise ParameterError(f"unknown executor kind {kind!r}; expected one of {', '.join(_KINDS)}")
-    if workers is not None and (not isinstance(workers, int) or workers < 1):
-        raise ParameterError(f"workers must be a positive integer or None, got {workers!r}")
+    if workers is not None:
+        check_int(workers, "workers", 1, note="or None: every available CPU")
     if start_method is not None and start_method not in _START_METHODS:
         raise ParameterError(
             f"start method {start_method!r} is not available here; "
@@ -309,10 +308,8 @@ def map_row_blocks(
     busy the machine is, and the benchmarks' deterministic trackers must not move unless
     the code does. When everything fits in one block it runs inline and no pool starts.
     """
-    if not isinstance(n_rows, int) or n_rows < 0:
-        raise ParameterError(f"n_rows must be a non-negative integer, got {n_rows!r}")
-    if not isinstance(block_rows, int) or block_rows < 1:
-        raise ParameterError(f"block_rows must be a positive integer, got {block_rows!r}")
+    n_rows = check_int(n_rows, "n_rows", 0)
+    block_rows = check_int(block_rows, "block_rows", 1)
     blocks = [slice(i, min(i + block_rows, n_rows)) for i in range(0, n_rows, block_rows)]
     if len(blocks) <= 1:
         return [fn(blocks[0] if blocks else slice(0, 0))]

@@ -28,6 +28,7 @@ import numpy as np
 from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.modules.ingest.csv import iter_csv_batches
 from geoinfer_workflows.modules.ingest.result import Rejection
+from geoinfer_workflows.validation import check_int
 
 __all__ = [
     "COLUMNS",
@@ -85,8 +86,7 @@ class CsvChunk(Mapping[str, np.ndarray]):
 
 
 def _check_chunk_rows(chunk_rows: int) -> None:
-    if not isinstance(chunk_rows, int) or isinstance(chunk_rows, bool) or chunk_rows < 1:
-        raise ParameterError(f"chunk_rows must be a positive integer, got {chunk_rows!r}")
+    check_int(chunk_rows, "chunk_rows", 1)
 
 
 def iter_csv_chunks(path: str | os.PathLike[str], *, chunk_rows: int) -> Iterator[CsvChunk]:

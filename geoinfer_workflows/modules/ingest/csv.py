@@ -15,7 +15,7 @@ from typing import IO, Any
 
 import numpy as np
 
-from geoinfer_workflows.errors import IngestError, ParameterError
+from geoinfer_workflows.errors import IngestError
 from geoinfer_workflows.modules.ingest.extras import _float_or_text, _text_column
 from geoinfer_workflows.modules.ingest.fields import _cell_fields, _Field
 from geoinfer_workflows.modules.ingest.reading import (
@@ -28,6 +28,7 @@ from geoinfer_workflows.modules.ingest.reading import (
 )
 from geoinfer_workflows.modules.ingest.result import IngestResult, Structural, _assemble
 from geoinfer_workflows.modules.ingest.rules import CANONICAL, _resolve_names
+from geoinfer_workflows.validation import check_int
 
 _CSV_BATCH_ROWS = 65_536  # records parsed per batch: bounds the Python objects alive at once
 _CSV_DIALECT = {"skipinitialspace": True, "strict": True}
@@ -270,8 +271,7 @@ def iter_csv_batches(
     (no header, a missing column, not UTF-8, NUL, not a regular file), possibly after
     yielding the batches before the problem.
     """
-    if not isinstance(batch_rows, int) or isinstance(batch_rows, bool) or batch_rows < 1:
-        raise ParameterError(f"batch_rows must be a positive integer, got {batch_rows!r}")
+    check_int(batch_rows, "batch_rows", 1)
     name = str(path)
     with (
         _open_regular(Path(path)) as raw,
