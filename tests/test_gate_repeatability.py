@@ -12,13 +12,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from conftest import require
 
 from benchmarks import bench_instructions, callgrind, common
 
@@ -48,8 +48,7 @@ def _count_every_workflow() -> dict[str, dict]:
 
 @pytest.fixture(scope="module")
 def two_counts() -> tuple[dict, dict]:
-    if shutil.which("valgrind") is None:
-        pytest.fail("valgrind is required for the instruction gate (apt-get install valgrind)")
+    require("valgrind")
     return _count_every_workflow(), _count_every_workflow()
 
 

@@ -201,6 +201,7 @@ def _traced_peak(path: Path) -> int:
         tracemalloc.stop()
 
 
+@pytest.mark.slow  # a real measurement: traced peaks over 1e6 rows, ~10 s
 def test_traced_peak_is_independent_of_file_size(big_files: dict) -> None:
     small = _traced_peak(big_files[200_000][0])
     large = _traced_peak(big_files[1_000_000][0])

@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import require
 
 from geoinfer_workflows.errors import GeoInferError
 from geoinfer_workflows.harness.budgets import (
@@ -22,9 +23,10 @@ from geoinfer_workflows.harness.budgets import (
     load_budget_file,
 )
 
-asv_results = pytest.importorskip("asv.results")
-asv_runner = pytest.importorskip("asv.runner")
-asv_util = pytest.importorskip("asv.util")
+require("asv")  # the results files are written by asv's own code
+from asv import results as asv_results  # noqa: E402
+from asv import runner as asv_runner  # noqa: E402
+from asv import util as asv_util  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
 WORKFLOWS = ["basic", "disease_surveillance", "precision_farming", "climate_analysis"]

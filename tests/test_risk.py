@@ -18,8 +18,6 @@ from scipy.stats import norm
 from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.modules import risk
 
-pytestmark = pytest.mark.filterwarnings("error")
-
 # esda G_Local docstring (esda/getisord.py): six points, DistanceBand(threshold=15).
 ESDA_POINTS = np.array([(10, 10), (20, 10), (40, 10), (15, 20), (30, 20), (30, 30)], float)
 ESDA_Y = np.array([2, 3, 3.2, 5, 8, 7])

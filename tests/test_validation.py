@@ -24,8 +24,6 @@ from geoinfer_workflows.validation import (
     check_real,
 )
 
-pytestmark = pytest.mark.filterwarnings("error")
-
 INTEGERS = [3, np.int64(3), np.int32(3), np.uint8(3), np.intp(3)]
 NOT_INTEGERS = [True, False, np.True_, 3.0, np.float64(3.0), 2.5, "3", None, [3], np.array(3)]
 
