@@ -4,7 +4,7 @@
 numpy, scipy and inputs, in which a workflow's own growth (0.5-60 MiB here) is a few
 percent at most. This tracker runs the workflow in a fresh interpreter and reports the
 peak resident memory each run adds above a baseline taken right before it in that
-process (kernel high-water mark reset, freed memory trimmed first; tools/rss_growth.py
+process (kernel high-water mark reset, freed memory trimmed first; benchmarks/rss_growth.py
 says how and why). It is the RSS companion of `track_traced_peak_mib`: it also sees C
 and C++ allocations (KD-trees, H3) that tracemalloc does not, at the price of page
 granularity and allocator effects.
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import platform
 
-from . import common
+from . import common, rss_growth
 
 SIZES = [size for size in common.WORKFLOW_SIZES if size != "seed"]
 RUNS = 5  # measured runs per process; the median is reported
@@ -38,12 +38,11 @@ class WorkflowRssGrowth:
         if platform.system() != "Linux":
             raise NotImplementedError("needs /proc/self/clear_refs (Linux)")
         common.require_workflow(workflow)
-        self.tool = common.load_tool("rss_growth")
-        if not self.tool.supported():
+        if not rss_growth.supported():
             raise NotImplementedError("the kernel's peak-RSS mark cannot be reset here")
 
     def track_peak_rss_growth_mib(self, workflow: str, size: str) -> float:
-        growth = self.tool.rss_growth(workflow, size, runs=RUNS, timeout=self.timeout - 10)
+        growth = rss_growth.rss_growth(workflow, size, runs=RUNS, timeout=self.timeout - 10)
         return growth.median_mib
 
     track_peak_rss_growth_mib.version = (

@@ -27,7 +27,7 @@ instrumentation) on interpreter start-up and imports before the workload starts.
 Valgrind runs the interpreter itself (on these machines `python3` can be a pyenv shell
 shim, and valgrind would count the shell), with PYTHONHASHSEED fixed and one BLAS thread.
 The child imports the package under test before this folder's parent joins `sys.path`
-(appended, so the installed commit always wins over the checkout).
+(appended, so the installed commit always wins over the checkout: common.child_arguments).
 
     python -m benchmarks.callgrind WORKFLOW SIZE [--runs 3]   # prints JSON
 """
@@ -39,7 +39,6 @@ import ctypes
 import gc
 import json
 import mmap
-import os
 import platform
 import re
 import shutil
@@ -51,6 +50,8 @@ import time
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from pathlib import Path
+
+from . import common
 
 # The C function behind sys.call_tracing: collection is on exactly while it runs.
 TOGGLE_SYMBOL = "_PyEval_CallTracing"
@@ -74,20 +75,9 @@ _X86_64_CLIENT_REQUEST = bytes.fromhex(
     "c3"  # ret
 )
 
-EXIT_NO_WORKFLOW = 3  # the workflow does not exist at the installed commit
-
 
 class InstructionCountError(RuntimeError):
     """valgrind ran but did not produce the counts (stripped interpreter, crash, ...)."""
-
-
-# Where `benchmarks` (this package) lives: appended to the child's path after the package
-# under test is imported.
-SUITE_PARENT = Path(__file__).resolve().parents[1]
-_CHILD_BOOTSTRAP = (
-    "import sys, geoinfer_workflows; sys.path.append(sys.argv.pop(1)); "
-    "from benchmarks.callgrind import child_main; sys.exit(child_main())"
-)
 
 
 @dataclass(frozen=True)
@@ -159,17 +149,6 @@ def callgrind_command(
     ]
 
 
-def child_environment(base: Mapping[str, str] | None = None) -> dict[str, str]:
-    env = dict(os.environ if base is None else base)
-    env.update(
-        PYTHONHASHSEED="0",
-        OPENBLAS_NUM_THREADS="1",
-        OMP_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-    )
-    return env
-
-
 def read_run_totals(out_file: Path) -> list[int]:
     """The `totals:` of each dump `<out_file>.N` (one per counted run), in run order."""
     dumps = sorted(
@@ -211,9 +190,7 @@ def count_instructions(
         out_file = Path(tmp) / "callgrind.out"
         command = [
             *callgrind_command(valgrind, out_file, fast_start=fast, python=python),
-            "-c",
-            _CHILD_BOOTSTRAP,
-            str(SUITE_PARENT),
+            *common.child_arguments("callgrind"),
             workflow,
             size,
             f"--runs={runs}",
@@ -223,13 +200,13 @@ def count_instructions(
         ]
         proc = subprocess.run(
             command,
-            env=child_environment(env),
+            env=common.child_environment(env),
             capture_output=True,
             text=True,
             timeout=timeout,
             check=False,
         )
-        if proc.returncode == EXIT_NO_WORKFLOW:
+        if proc.returncode == common.EXIT_NO_WORKFLOW:
             said = [line for line in proc.stderr.splitlines() if "no workflow" in line]
             raise LookupError(said[0] if said else f"no workflow {workflow!r}")
         if proc.returncode != 0:
@@ -288,7 +265,7 @@ def child_main(argv: list[str] | None = None) -> int:
 
     if args.workflow not in WORKFLOWS:
         print(f"no workflow {args.workflow!r} at this commit", file=sys.stderr)
-        return EXIT_NO_WORKFLOW
+        return common.EXIT_NO_WORKFLOW
     pin_row_blocks()
     pipeline = WORKFLOWS[args.workflow].pipeline
     inputs = WORKFLOWS[args.workflow].make_inputs(args.size, 0)

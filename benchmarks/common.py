@@ -10,22 +10,23 @@ package, so builders only use long-standing public API.
 from __future__ import annotations
 
 import gc
-import importlib.util
 import json
 import os
 import statistics
-import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from functools import cache
 from pathlib import Path
-from types import ModuleType
 from typing import Any
 
-# One BLAS/OpenMP thread (asv.conf.json sets these too; this covers `--python=same`).
-for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
-    os.environ.setdefault(_var, "1")
+# One BLAS/OpenMP thread: on 2 cores extra threads inflate and scatter the figures. The one
+# place these pins are set for the suite, its instruments' child processes, the tests and
+# tools/ (tools/asvkit.py); asv.conf.json's matrix sets them too, for asv's own benchmark
+# environments. Applied here for `--python=same` and anything that imports the suite.
+THREAD_PINS = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+for _var, _value in THREAD_PINS.items():
+    os.environ.setdefault(_var, _value)
 
 import numpy as np  # noqa: E402  (after the thread pins, before anything imports numpy)
 
@@ -89,14 +90,31 @@ def require_workflow(name: str) -> None:
         raise NotImplementedError(f"workflow {name!r} does not exist at this commit")
 
 
-def load_tool(name: str) -> ModuleType:
-    """Import tools/NAME.py, a script folder rather than a package, as module NAME."""
-    path = Path(__file__).resolve().parents[1] / "tools" / f"{name}.py"
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
+# --- Fresh interpreters for the instruments (callgrind.py, rss_growth.py) ----------------
+
+# Where `benchmarks` (this package) lives: appended to a child's sys.path only after the
+# package under test is imported, so the installed commit always wins over the checkout.
+SUITE_PARENT = Path(__file__).resolve().parents[1]
+EXIT_NO_WORKFLOW = 3  # a child's exit status: the workflow does not exist at this commit
+
+
+def child_environment(base: Mapping[str, str] | None = None, **extra: str) -> dict[str, str]:
+    """`base` (default: this process's environment) with the hash seed fixed, the thread
+    pins and `extra` set: what a measured child process runs with."""
+    env = dict(os.environ if base is None else base)
+    env.update(THREAD_PINS, PYTHONHASHSEED="0", **extra)
+    return env
+
+
+def child_arguments(module: str) -> list[str]:
+    """Interpreter arguments that run `benchmarks.<module>.child_main()` in a fresh process:
+    the package under test is imported first, then SUITE_PARENT is appended to sys.path;
+    the arguments after these reach child_main as sys.argv[1:]."""
+    bootstrap = (
+        "import sys, geoinfer_workflows; sys.path.append(sys.argv.pop(1)); "
+        f"from benchmarks.{module} import child_main; sys.exit(child_main())"
+    )
+    return ["-c", bootstrap, str(SUITE_PARENT)]
 
 
 @cache

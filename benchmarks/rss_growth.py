@@ -16,9 +16,11 @@ run alone, in a fresh process:
 
 The median of several runs is reported. glibc's mmap threshold is fixed
 (MALLOC_MMAP_THRESHOLD_) so large buffers always come from, and go back to, mmap: the
-dynamic threshold would otherwise change where they live from one run to the next.
+dynamic threshold would otherwise change where they live from one run to the next. The
+child imports the package under test before this folder's parent joins `sys.path`
+(appended, as benchmarks/callgrind.py's: the installed commit always wins).
 
-    python tools/rss_growth.py WORKFLOW SIZE [--runs 5]   # prints JSON
+    python -m benchmarks.rss_growth WORKFLOW SIZE [--runs 5]   # prints JSON
 """
 
 from __future__ import annotations
@@ -28,17 +30,16 @@ import contextlib
 import ctypes
 import gc
 import json
-import os
 import statistics
 import subprocess
 import sys
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from . import common
+
 CLEAR_REFS = Path("/proc/self/clear_refs")
 STATUS = Path("/proc/self/status")
-CHILD_FLAG = "--child"
-EXIT_NO_WORKFLOW = 3
 MMAP_THRESHOLD = 64 * 1024
 
 
@@ -92,51 +93,41 @@ def measure_in_this_process(run, runs: int) -> list[int]:
 def rss_growth(workflow: str, size: str, *, runs: int = 5, timeout: float = 300.0) -> RssGrowth:
     """Measure `workflow` at `size` (seed 0) in a fresh interpreter. Raises LookupError if
     the installed package has no such workflow, RuntimeError if the child fails."""
-    env = dict(os.environ)
-    env.update(
-        OPENBLAS_NUM_THREADS="1",
-        OMP_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-        PYTHONHASHSEED="0",
-        MALLOC_MMAP_THRESHOLD_=str(MMAP_THRESHOLD),
-    )
     proc = subprocess.run(
-        [sys.executable, str(Path(__file__).resolve()), CHILD_FLAG, workflow, size, str(runs)],
-        env=env,
+        [sys.executable, *common.child_arguments("rss_growth"), workflow, size, str(runs)],
+        env=common.child_environment(MALLOC_MMAP_THRESHOLD_=str(MMAP_THRESHOLD)),
         capture_output=True,
         text=True,
         timeout=timeout,
         check=False,
     )
-    if proc.returncode == EXIT_NO_WORKFLOW:
+    if proc.returncode == common.EXIT_NO_WORKFLOW:
         raise LookupError(proc.stderr.strip().splitlines()[-1])
     if proc.returncode != 0:
         raise RuntimeError(f"rss_growth child exited {proc.returncode}:\n{proc.stderr[-3000:]}")
     return RssGrowth(workflow, size, tuple(json.loads(proc.stdout)))
 
 
-def _child(workflow: str, size: str, runs: int) -> int:
+def child_main(argv: list[str] | None = None) -> int:
+    """The fresh interpreter: build the input, warm up once, print each run's growth."""
+    workflow, size, runs = sys.argv[1:] if argv is None else argv
     from geoinfer_workflows.workflows import WORKFLOWS
 
     if workflow not in WORKFLOWS:
         print(f"no workflow {workflow!r} at this commit", file=sys.stderr)
-        return EXIT_NO_WORKFLOW
-    pipeline = WORKFLOWS[workflow].pipeline
-    inputs = WORKFLOWS[workflow].make_inputs(size, 0)
+        return common.EXIT_NO_WORKFLOW
+    pipeline, inputs = WORKFLOWS[workflow].pipeline, WORKFLOWS[workflow].make_inputs(size, 0)
     pipeline.run(inputs)  # warm-up: lazy imports and first-use caches are not the run's
-    print(json.dumps(measure_in_this_process(lambda: pipeline.run(inputs), runs)))
+    print(json.dumps(measure_in_this_process(lambda: pipeline.run(inputs), int(runs))))
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = sys.argv[1:] if argv is None else argv
-    if args and args[0] == CHILD_FLAG:
-        return _child(args[1], args[2], int(args[3]))
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("workflow")
     parser.add_argument("size")
     parser.add_argument("--runs", type=int, default=5)
-    parsed = parser.parse_args(args)
+    parsed = parser.parse_args(argv)
     result = rss_growth(parsed.workflow, parsed.size, runs=parsed.runs)
     print(json.dumps({**asdict(result), "median_mib": result.median_mib}))
     return 0
