@@ -9,63 +9,37 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
-from asv.util import load_json
-from asv_helpers import shared_env_dir
+from conftest import require
+
+require("asv")
+from asv.util import load_json  # noqa: E402
+
+from tools import asvkit  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
-ROOT = Path(__file__).resolve().parents[1]
-ASV = [sys.executable, "-m", "asv"]
 MACHINE = "ci-test"
 
 
 @pytest.fixture(scope="module")
-def asv_env(tmp_path_factory):
-    """A copy of asv.conf.json writing into a temp folder, and a HOME with a machine file."""
+def project(tmp_path_factory, asv_env_dir: Path) -> asvkit.AsvProject:
+    """This checkout as an asv project writing into a temp folder (one virtualenv build per
+    session), with a HOME that holds the machine file."""
     tmp = tmp_path_factory.mktemp("asv")
-    conf = load_json(str(ROOT / "asv.conf.json"), js_comments=True)
-    conf.update(
-        repo=str(ROOT),
-        benchmark_dir=str(ROOT / "benchmarks"),
-        results_dir=str(tmp / "results"),
-        env_dir=str(shared_env_dir(tmp_path_factory)),  # one virtualenv build per session
-        html_dir=str(tmp / "html"),
-    )
-    conf_path = tmp / "asv.conf.json"
-    conf_path.write_text(json.dumps(conf))
-    env = {**os.environ, "HOME": str(tmp), "OPENBLAS_NUM_THREADS": "1"}
-    subprocess.run(
-        [*ASV, "machine", "--yes", "--machine", MACHINE, "--config", str(conf_path)],
-        env=env,
-        check=True,
-        capture_output=True,
-        cwd=ROOT,
-    )
-    return conf_path, env, tmp
+    project = asvkit.AsvProject(asvkit.ROOT, tmp, asv_env_dir, tmp / "home")
+    project.register(MACHINE)
+    return project
 
 
-def asv(asv_env, *args: str, timeout: int = 900) -> subprocess.CompletedProcess[str]:
-    conf_path, env, _ = asv_env
-    return subprocess.run(
-        [*ASV, *args, "--config", str(conf_path)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=timeout,
-        cwd=ROOT,
-    )
+def asv(project: asvkit.AsvProject, *args: str, timeout: int = 900):
+    return project.asv(*args, check=False, timeout=timeout)
 
 
 def git(*args: str) -> str:
-    return subprocess.run(
-        ["git", *args], cwd=ROOT, capture_output=True, text=True, check=True
-    ).stdout.strip()
+    return asvkit.git(asvkit.ROOT, *args)
 
 
 def saved_results(results_dir: Path) -> dict[str, dict]:
@@ -82,16 +56,16 @@ def saved_results(results_dir: Path) -> dict[str, dict]:
     return found
 
 
-def test_asv_check_passes(asv_env):
-    out = asv(asv_env, "check", "--python=same")
+def test_asv_check_passes(project):
+    out = asv(project, "check", "--python=same")
     assert out.returncode == 0, out.stdout + out.stderr
     assert "No problems found" in out.stdout
 
 
-def test_quick_run_of_the_whole_suite_has_no_failure_and_sane_trackers(asv_env):
+def test_quick_run_of_the_whole_suite_has_no_failure_and_sane_trackers(project):
     head = git("rev-parse", "HEAD")
     out = asv(
-        asv_env,
+        project,
         "run",
         "--python=same",
         "--quick",
@@ -104,9 +78,8 @@ def test_quick_run_of_the_whole_suite_has_no_failure_and_sane_trackers(asv_env):
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     assert "failed" not in out.stdout.lower()
 
-    _, _, tmp = asv_env
-    results = saved_results(tmp / "results")[head]
-    benchmarks = load_json(str(tmp / "results" / "benchmarks.json"))
+    results = saved_results(project.results_dir)[head]
+    benchmarks = load_json(str(project.results_dir / "benchmarks.json"))
     assert len(results) == sum(1 for k in benchmarks if k != "version")
     for name, row in results.items():
         values = [v for v in row["result"]]
@@ -120,13 +93,12 @@ def test_quick_run_of_the_whole_suite_has_no_failure_and_sane_trackers(asv_env):
             assert math.isfinite(v) and v > 0, f"{name} returned {v}"
 
 
-def test_run_over_two_real_commits_in_virtualenvs_saves_both(asv_env):
-    _, _, tmp = asv_env
+def test_run_over_two_real_commits_in_virtualenvs_saves_both(project):
     commits = git("rev-list", "--first-parent", "-n", "2", "HEAD").split()
-    hashfile = tmp / "two-commits.txt"
+    hashfile = project.work / "two-commits.txt"
     hashfile.write_text("\n".join(commits) + "\n")
     out = asv(
-        asv_env,
+        project,
         "run",
         f"HASHFILE:{hashfile}",
         "--machine",
@@ -137,7 +109,7 @@ def test_run_over_two_real_commits_in_virtualenvs_saves_both(asv_env):
         timeout=1500,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
-    saved = saved_results(tmp / "results")
+    saved = saved_results(project.results_dir)
     name = "bench_workflows.WorkflowRun.track_traced_peak_mib"
     for commit in commits:
         assert commit in saved, f"no results saved for {commit[:8]}"

@@ -2,7 +2,7 @@
 
 The planted history's html/ (tests/asv_helpers.py: eight commits, two machines, published,
 made offline by `asv publish` itself through the plugin asv_offline_pages.py, then by
-tools/offline_html.py again, which changes nothing) is served on 127.0.0.1 and opened in
+tools.offline_html again, which changes nothing) is served on 127.0.0.1 and opened in
 headless Chromium (Debian's chromium + chromium-driver, driven by selenium). Chromium
 resolves no host name but 127.0.0.1 and sends everything else to a dead proxy, so a page
 that needs a CDN cannot load it: asv's own template pages are the control that shows this.
@@ -22,28 +22,29 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-import asv
 import pytest
-from asv_helpers import (
+from conftest import CHROMEDRIVER, CHROMIUM, require
+
+require("asv", "chromium")
+import asv  # noqa: E402
+from asv_helpers import (  # noqa: E402
     BASIC_SEED,
     CPU_BENCH,
     MACHINE,
     OTHER_MACHINE,
     PEAK_BENCH,
-    REPO_ROOT,
     PlantedHistory,
-    planted_history,
 )
-from selenium import webdriver
-from selenium.common.exceptions import TimeoutException
-from selenium.webdriver.chrome.service import Service
-from selenium.webdriver.support.ui import WebDriverWait
+from selenium import webdriver  # noqa: E402
+from selenium.common.exceptions import TimeoutException  # noqa: E402
+from selenium.webdriver.chrome.service import Service  # noqa: E402
+from selenium.webdriver.support.ui import WebDriverWait  # noqa: E402
+
+from tools.asvkit import ROOT as REPO_ROOT  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
 ARTIFACTS = REPO_ROOT / "artifacts" / "browser"
-CHROMIUM = "/usr/bin/chromium"
-CHROMEDRIVER = "/usr/bin/chromedriver"
 # Headless, as root, no first-run or background traffic; and no network but loopback:
 # every host name but 127.0.0.1 fails to resolve, and any other request goes to a proxy
 # on a closed port (IP-literal URLs included).
@@ -66,8 +67,8 @@ ASV_WWW = Path(asv.__file__).parent / "www"
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory) -> PlantedHistory:
-    return planted_history(tmp_path_factory)
+def history(planted_history: PlantedHistory) -> PlantedHistory:
+    return planted_history
 
 
 class _QuietHandler(http.server.SimpleHTTPRequestHandler):
@@ -92,8 +93,6 @@ def serve(directory: Path) -> Iterator[str]:
 
 @pytest.fixture(scope="module")
 def browser(tmp_path_factory) -> Iterator[webdriver.Chrome]:
-    for path in (CHROMIUM, CHROMEDRIVER):
-        assert Path(path).is_file(), f"{path} missing: apt-get install chromium chromium-driver"
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
     for flag in CHROMIUM_FLAGS:

@@ -1,4 +1,4 @@
-"""The main job (tools/history_job.py, what scripts/run-benchmarks runs) on a throwaway
+"""The main job (tools.history_job, what scripts/run-benchmarks runs) on a throwaway
 clone whose main has this repository's last commits: it plans 3 commits, measures the
 newest first, publishes after it, and is killed then. What it published must be a
 browsable, offline-ready history with that commit; a rerun plans only what is left.
@@ -19,35 +19,31 @@ import time
 from pathlib import Path
 
 import pytest
-from asv_helpers import (
-    MACHINE,
-    PEAK_BENCH,
-    REPO_ROOT,
-    AsvProject,
-    git,
-    load_tool,
-    make_clone,
-    shared_env_dir,
-)
+from conftest import require
+
+require("asv")
+from asv_helpers import MACHINE, PEAK_BENCH  # noqa: E402
+
+from tools import asvkit  # noqa: E402
+from tools import offline_html as offline  # noqa: E402
+from tools.asvkit import AsvProject, git  # noqa: E402
 
 pytestmark = pytest.mark.e2e
 
-offline = load_tool("offline_html")
-TOOL = REPO_ROOT / "tools" / "history_job.py"
+REPO_ROOT = asvkit.ROOT
 ONE_BENCH = re.escape(PEAK_BENCH) + r"\('basic', 'seed'\)"
 PUBLISHED = re.compile(r"^== \[1/3\] (\w{8}): .* wall .* published to ")
 DEADLINE_S = 900
 
 
 @pytest.fixture
-def project(tmp_path: Path, tmp_path_factory) -> AsvProject:
-    clone = make_clone(tmp_path / "repo")
-    (tmp_path / "home").mkdir()
-    return AsvProject(clone, tmp_path, shared_env_dir(tmp_path_factory), tmp_path / "home")
+def project(tmp_path: Path, asv_env_dir: Path) -> AsvProject:
+    clone = asvkit.clone_head(tmp_path / "repo")
+    return AsvProject(clone, tmp_path, asv_env_dir, tmp_path / "home")
 
 
 def _job(project: AsvProject, *args: str) -> list[str]:
-    return [sys.executable, str(TOOL), "--config", str(project.config), *args]
+    return [sys.executable, "-m", "tools.history_job", "--config", str(project.config), *args]
 
 
 def test_interrupted_job_leaves_a_browsable_history(project: AsvProject) -> None:

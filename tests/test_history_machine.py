@@ -12,11 +12,13 @@ import sys
 from pathlib import Path
 
 import pytest
-from asv.util import load_json
-from asv_helpers import REPO_ROOT, load_tool
+from conftest import require
 
-job = load_tool("history_job")
-TOOL = REPO_ROOT / "tools" / "history_job.py"
+require("asv")
+from tools import asvkit  # noqa: E402
+from tools import history_job as job  # noqa: E402
+
+REPO_ROOT = asvkit.ROOT
 
 EPYC = {
     "arch": "x86_64",
@@ -61,17 +63,14 @@ def _project(tmp_path: Path, machines: dict[str, dict]) -> Path:
         (results / name).mkdir(parents=True)
         text = json.dumps({**info, "machine": name, "version": 1}, indent=4, sort_keys=True)
         (results / name / "machine.json").write_text(text)
-    conf = load_json(str(REPO_ROOT / "asv.conf.json"), js_comments=True)
-    conf.update(
+    return asvkit.write_config(
+        tmp_path / "asv.conf.json",
         repo=str(REPO_ROOT),
         benchmark_dir=str(REPO_ROOT / "benchmarks"),
         results_dir=str(results),
         html_dir=str(tmp_path / "html"),
         env_dir=str(tmp_path / "env"),
     )
-    config = tmp_path / "asv.conf.json"
-    config.write_text(json.dumps(conf, indent=2))
-    return config
 
 
 def _run(tmp_path: Path, config: Path, *args: str, machine: str | None = None):
@@ -81,7 +80,7 @@ def _run(tmp_path: Path, config: Path, *args: str, machine: str | None = None):
     if machine:
         env["ASV_MACHINE"] = machine
     return subprocess.run(
-        [sys.executable, str(TOOL), "--config", str(config), *args],
+        [sys.executable, "-m", "tools.history_job", "--config", str(config), *args],
         cwd=REPO_ROOT,
         env=env,
         capture_output=True,

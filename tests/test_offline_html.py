@@ -1,4 +1,4 @@
-"""tools/offline_html.py on the pages asv 0.6.6 really publishes (its www/ folder, which
+"""tools.offline_html on the pages asv 0.6.6 really publishes (its www/ folder, which
 `asv publish` copies into html/): every CDN asset replaced by a vendored copy whose
 integrity hash matches its bytes, nothing external left, no network used, idempotent.
 The browser test renders the result with the network off; this file checks the files.
@@ -17,12 +17,16 @@ import subprocess
 import sys
 from pathlib import Path
 
-import asv
 import pytest
-from asv.util import load_json
-from asv_helpers import REPO_ROOT, load_tool
+from conftest import require
 
-offline = load_tool("offline_html")
+require("asv")
+import asv  # noqa: E402
+
+from tools import asvkit  # noqa: E402
+from tools import offline_html as offline  # noqa: E402
+
+REPO_ROOT = asvkit.ROOT
 
 ASV_WWW = Path(asv.__file__).parent / "www"
 VENDOR = REPO_ROOT / "tools" / "vendor"
@@ -167,32 +171,27 @@ def test_tampered_vendored_file_is_refused(tmp_path: Path) -> None:
 
 
 def test_command_line(published: Path, tmp_path: Path) -> None:
-    tool = REPO_ROOT / "tools" / "offline_html.py"
-    done = subprocess.run(
-        [sys.executable, str(tool), str(published)], capture_output=True, text=True
-    )
+    tool = [sys.executable, "-m", "tools.offline_html"]
+    done = subprocess.run([*tool, str(published)], cwd=REPO_ROOT, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert "no external resource left" in done.stdout
     empty = tmp_path / "empty"
     empty.mkdir()
-    failed = subprocess.run([sys.executable, str(tool), str(empty)], capture_output=True, text=True)
+    failed = subprocess.run([*tool, str(empty)], cwd=REPO_ROOT, capture_output=True, text=True)
     assert failed.returncode == 1
     assert "run `asv publish` first" in failed.stderr
 
 
 def _publish_config(tmp_path: Path, results: Path) -> Path:
     """asv.conf.json over this repository and `results`, publishing into tmp_path/html."""
-    conf = load_json(str(REPO_ROOT / "asv.conf.json"), js_comments=True)
-    conf.update(
+    return asvkit.write_config(
+        tmp_path / "asv.conf.json",
         repo=str(REPO_ROOT),
         benchmark_dir=str(REPO_ROOT / "benchmarks"),
         results_dir=str(results),
         html_dir=str(tmp_path / "html"),
         env_dir=str(tmp_path / "env"),
     )
-    config = tmp_path / "asv.conf.json"
-    config.write_text(json.dumps(conf, indent=2))
-    return config
 
 
 def _asv_publish(config: Path, **env: str) -> subprocess.CompletedProcess[str]:
@@ -214,11 +213,10 @@ PROJECT_URL = "GEOINFER_PROJECT_URL"
 
 
 def test_plain_asv_publish_is_offline_ready(tmp_path: Path) -> None:
-    """asv.conf.json's plugin (asv_offline_pages.py) runs tools/offline_html.py inside
+    """asv.conf.json's plugin (asv_offline_pages.py) runs tools.offline_html inside
     `asv publish`: the committed history, published with nothing after it, loads nothing
     external, and a second offline pass changes no byte (the same rewrite)."""
-    conf = load_json(str(REPO_ROOT / "asv.conf.json"), js_comments=True)
-    assert ".asv_offline_pages" in conf["plugins"]
+    assert ".asv_offline_pages" in asvkit.read_config()["plugins"]
     config = _publish_config(tmp_path, REPO_ROOT / ".asv" / "results")
     done = _asv_publish(config)
     assert done.returncode == 0, done.stdout + done.stderr

@@ -1,4 +1,4 @@
-"""tools/pr_benchmarks.py for real: `asv continuous` between a pull request and its merge
+"""tools.pr_benchmarks for real: `asv continuous` between a pull request and its merge
 base, in a throwaway clone with four PR branches off main:
 
     pr-slow    the basic workflow's daily_aggregates redoes its group-by (~100x slower)
@@ -7,7 +7,9 @@ base, in a throwaway clone with four PR branches off main:
     pr-docs    a comment-only change
 
 Each run is lean (two rows of the basic workflow at `seed`, one round per commit via
-`-a rounds=1`); the virtualenv is the one the session's other asv tests share. The gate
+`-a rounds=1`); the virtualenv is the one the session's other asv tests share. The tool
+runs as `python -m tools.pr_benchmarks` in the clone, as a user runs it in a checkout.
+The unit tests at the end (verdicts, table) need asv importable, nothing run. The gate
 decides on the deterministic rows only: the traced-memory row fails pr-fat (exit 1), the
 timed row of pr-slow is shown as advice and never fails the check alone (exit 0), a
 failed benchmark is a finding with its own headline (exit 1, never "slower"), a dirty work
@@ -24,29 +26,20 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from asv_helpers import (
-    BASIC,
-    MEMORY_MIB,
-    MEMORY_PATCH,
-    RAISE_PATCH,
-    REPO_ROOT,
-    SLOW_PATCH,
-    asv_environ,
-    commit,
-    git,
-    load_tool,
-    make_clone,
-    shared_env_dir,
-)
+from conftest import require
 
-pytestmark = pytest.mark.e2e
+require("asv")
+from asv_helpers import BASIC, MEMORY_MIB, MEMORY_PATCH, RAISE_PATCH, SLOW_PATCH  # noqa: E402
 
-TOOL = REPO_ROOT / "tools" / "pr_benchmarks.py"
+from tools import asvkit  # noqa: E402
+from tools import pr_benchmarks as pr  # noqa: E402
+from tools.asvkit import asv_environ, git  # noqa: E402
+
+REPO_ROOT = asvkit.ROOT
+TOOL = [sys.executable, "-m", "tools.pr_benchmarks"]
 BASIC_SEED = r"WorkflowRun\.(time_run|track_traced_peak_mib)\('basic', 'seed'\)"
 TIME_ROW = "`bench_workflows.WorkflowRun.time_run('basic', 'seed')`"
 PEAK_ROW = "`bench_workflows.WorkflowRun.track_traced_peak_mib('basic', 'seed')`"
-
-pr = load_tool("pr_benchmarks")
 
 
 @dataclass(frozen=True)
@@ -58,9 +51,9 @@ class PrRepo:
 
 
 @pytest.fixture(scope="module")
-def pr_repo(tmp_path_factory) -> PrRepo:
+def pr_repo(tmp_path_factory, asv_env_dir: Path) -> PrRepo:
     work = tmp_path_factory.mktemp("pr")
-    clone = make_clone(work / "repo")
+    clone = asvkit.clone_head(work / "repo")
     base = git(clone, "rev-parse", "HEAD")
     for branch, message, patch in (
         ("pr-slow", "perf: redo the group-by", SLOW_PATCH),
@@ -69,12 +62,12 @@ def pr_repo(tmp_path_factory) -> PrRepo:
         ("pr-docs", "docs: a comment", "\n# A comment-only change.\n"),
     ):
         git(clone, "checkout", "--quiet", "-b", branch, base)
-        commit(clone, message, BASIC, patch)
+        asvkit.commit_append(clone, BASIC, patch, message)
     git(clone, "checkout", "--quiet", "main")
     # The tool reads the clone's asv.conf.json (env_dir .asv/env): point that at the
     # session's shared environments instead of building a new virtualenv here.
     (clone / ".asv").mkdir(exist_ok=True)
-    (clone / ".asv" / "env").symlink_to(shared_env_dir(tmp_path_factory))
+    (clone / ".asv" / "env").symlink_to(asv_env_dir)
     (work / "home").mkdir()
     return PrRepo(clone, work / "home", work, base)
 
@@ -91,8 +84,7 @@ def run_tool(repo: PrRepo, branch: str, bench: str, *args: str) -> ToolRun:
     comment = repo.work / f"{branch}.md"
     proc = subprocess.run(
         [
-            sys.executable,
-            str(TOOL),
+            *TOOL,
             *args,
             "--machine",
             "pr-box",  # not registered yet: the tool registers it (asv machine --yes)
@@ -125,6 +117,7 @@ def rows_of(comment: str) -> dict[str, list[str]]:
     return {row[0]: row[1:] for row in rows}
 
 
+@pytest.mark.e2e
 def test_a_slower_time_alone_is_advice_and_exits_0(pr_repo: PrRepo) -> None:
     run = run_tool(pr_repo, "pr-slow", BASIC_SEED)  # BASE, HEAD: the defaults
     assert run.status == 0, run.output
@@ -138,6 +131,7 @@ def test_a_slower_time_alone_is_advice_and_exits_0(pr_repo: PrRepo) -> None:
     assert run.comment in run.output  # the same Markdown on stdout, for the job log
 
 
+@pytest.mark.e2e
 def test_a_fatter_gate_row_exits_1_and_says_which_kind_fired(pr_repo: PrRepo) -> None:
     run = run_tool(pr_repo, "pr-fat", BASIC_SEED)
     assert run.status == 1, run.output
@@ -149,6 +143,7 @@ def test_a_fatter_gate_row_exits_1_and_says_which_kind_fired(pr_repo: PrRepo) ->
     assert len(ratio.split(".")[1]) == 3  # three decimals
 
 
+@pytest.mark.e2e
 def test_failure_is_a_finding_never_called_a_slowdown(pr_repo: PrRepo) -> None:
     run = run_tool(pr_repo, "pr-broken", BASIC_SEED)
     assert run.status == 1, run.output
@@ -158,6 +153,7 @@ def test_failure_is_a_finding_never_called_a_slowdown(pr_repo: PrRepo) -> None:
     assert row[2] == "failed" and "failed" in row[-1] and "slower" not in row[-1], row
 
 
+@pytest.mark.e2e
 def test_unchanged_pair_exits_0(pr_repo: PrRepo) -> None:
     # The traced peak is deterministic: a comment-only PR must compare exactly equal.
     run = run_tool(pr_repo, "pr-docs", BASIC_SEED, pr_repo.base, "pr-docs")
@@ -167,6 +163,7 @@ def test_unchanged_pair_exits_0(pr_repo: PrRepo) -> None:
     assert ratio == "1.000" and change == "same"
 
 
+@pytest.mark.e2e
 def test_a_dirty_work_tree_is_refused(pr_repo: PrRepo) -> None:
     git(pr_repo.clone, "checkout", "--quiet", "pr-docs")
     bench_file = pr_repo.clone / "benchmarks" / "bench_workflows.py"
@@ -174,7 +171,7 @@ def test_a_dirty_work_tree_is_refused(pr_repo: PrRepo) -> None:
     bench_file.write_text(original + "\n# uncommitted\n")
     try:
         proc = subprocess.run(
-            [sys.executable, str(TOOL), "--results-dir", str(pr_repo.work / "dirty")],
+            [*TOOL, "--results-dir", str(pr_repo.work / "dirty")],
             cwd=pr_repo.clone,
             env=asv_environ(pr_repo.home),
             capture_output=True,
@@ -188,6 +185,7 @@ def test_a_dirty_work_tree_is_refused(pr_repo: PrRepo) -> None:
     assert not (pr_repo.work / "dirty").exists()  # refused before anything was made
 
 
+@pytest.mark.e2e
 def test_shallow_clone_is_refused(pr_repo: PrRepo, tmp_path: Path) -> None:
     shallow = tmp_path / "shallow"
     subprocess.run(
@@ -195,7 +193,7 @@ def test_shallow_clone_is_refused(pr_repo: PrRepo, tmp_path: Path) -> None:
         check=True,
     )
     proc = subprocess.run(
-        [sys.executable, str(TOOL)],
+        TOOL,
         cwd=shallow,
         env=asv_environ(pr_repo.home),
         capture_output=True,
@@ -245,7 +243,7 @@ def test_exit_codes_follow_the_project_table() -> None:
 
 def test_bad_arguments_are_a_usage_error() -> None:
     proc = subprocess.run(
-        [sys.executable, str(TOOL), "--bogus"], capture_output=True, text=True, timeout=60
+        [*TOOL, "--bogus"], cwd=REPO_ROOT, capture_output=True, text=True, timeout=60
     )
     assert proc.returncode == 2 and "unrecognized arguments" in proc.stderr
 
@@ -291,7 +289,7 @@ def test_github_workflow_runs_the_same_command() -> None:
         'python-version: "3.11"',
         "pip install -e '.[bench]'",
         "asv machine --yes",
-        "python tools/pr_benchmarks.py",
+        "python -m tools.pr_benchmarks",
         "pull-requests: write",
         "createComment",
     ):

@@ -1,4 +1,4 @@
-"""tools/pr_benchmarks.py --results-dir: only a new, empty or tool-made folder is emptied.
+"""tools.pr_benchmarks --results-dir: only a new, empty or tool-made folder is emptied.
 
 A mistyped `--results-dir .asv/results` once wiped the committed history, `.` the
 checkout. These run the real command line, which must refuse before anything is deleted.
@@ -6,20 +6,29 @@ checkout. These run the real command line, which must refuse before anything is 
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
-from asv_helpers import REPO_ROOT, load_tool
+from conftest import require
 
-TOOL = REPO_ROOT / "tools" / "pr_benchmarks.py"
-pr = load_tool("pr_benchmarks")
+require("asv")
+from tools import pr_benchmarks as pr  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def _run_tool(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    """The command line, run in another repository (`tools` from this checkout)."""
     return subprocess.run(
-        [sys.executable, str(TOOL), *args], cwd=cwd, capture_output=True, text=True, timeout=120
+        [sys.executable, "-m", "tools.pr_benchmarks", *args],
+        cwd=cwd,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 

@@ -16,7 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from asv_helpers import (
+from conftest import require
+
+require("asv")
+from asv_helpers import (  # noqa: E402
     BASIC_SEED,
     CPU_BENCH,
     MACHINE,
@@ -25,7 +28,6 @@ from asv_helpers import (
     PEAK_BENCH,
     PlantedHistory,
     describe,
-    planted_history,
 )
 
 pytestmark = pytest.mark.e2e
@@ -34,8 +36,8 @@ ATOM = "{http://www.w3.org/2005/Atom}"
 
 
 @pytest.fixture(scope="module")
-def history(tmp_path_factory) -> PlantedHistory:
-    return planted_history(tmp_path_factory)
+def history(planted_history: PlantedHistory) -> PlantedHistory:
+    return planted_history
 
 
 @dataclass(frozen=True)

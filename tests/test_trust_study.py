@@ -1,4 +1,4 @@
-"""The trust study (tools/trust_study.py), lean and for real.
+"""The trust study (tools.trust_study), lean and for real.
 
 The full study (docs/trust-study.md) runs 28 `asv continuous` pairs in ~30 minutes; CI
 runs three pairs in a throwaway clone, with the same code and the same asv settings:
@@ -10,33 +10,23 @@ runs three pairs in a throwaway clone, with the same code and the same asv setti
 - a ~1% change in the instructions executed: flagged by the instruction tracker at its
   factor (1.005), with a ratio that shows it really is about 1%.
 
-Plus in-process checks of the planted variants themselves: the slowdown changes no
-result, and the memory variant's traced peak is exactly 1 MiB higher.
+Plus in-process checks of the planted variants themselves (fast: asv importable, nothing
+run): the slowdown changes no result, and the memory variant's traced peak is exactly
+1 MiB higher.
 """
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import require
 
-pytestmark = pytest.mark.e2e
+from benchmarks.common import traced_peak_mib
 
-ROOT = Path(__file__).resolve().parents[1]
-
-
-def _load(name: str, path: Path):
-    spec = importlib.util.spec_from_file_location(name, path)
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module  # dataclasses look their module up there
-    spec.loader.exec_module(module)
-    return module
-
-
-study = _load("trust_study", ROOT / "tools" / "trust_study.py")
+require("asv")
+from tools import trust_study as study  # noqa: E402
 
 # Extra QC rows for the planted changes (the climate workflow's `standard` input has 250
 # stations). 2 whole extra passes: ~+45% CPU time here. 12 rows: ~+1% instructions
@@ -45,22 +35,9 @@ ROWS_50 = 500
 ROWS_1 = 12
 
 
-def _env_dir(tmp_path_factory) -> Path:
-    """Share the asv environment with the other asv tests of the session when their
-    helper is there (one virtualenv build per session), else a folder of our own."""
-    sys.path.insert(0, str(Path(__file__).parent))
-    try:
-        import asv_helpers
-    except ImportError:
-        return tmp_path_factory.mktemp("trust-env")
-    finally:
-        sys.path.pop(0)
-    return asv_helpers.shared_env_dir(tmp_path_factory)
-
-
 @pytest.fixture(scope="module")
-def workspace(tmp_path_factory):
-    return study.Workspace(tmp_path_factory.mktemp("trust-study"), _env_dir(tmp_path_factory))
+def workspace(tmp_path_factory, asv_env_dir: Path):
+    return study.Workspace(tmp_path_factory.mktemp("trust-study"), asv_env_dir)
 
 
 def _variant(ws, name: str, patch: str):
@@ -76,6 +53,7 @@ def _describe(trial) -> str:
     return json.dumps([j.__dict__ for j in trial.judgements], default=str, indent=1)
 
 
+@pytest.mark.e2e
 def test_a_comment_only_commit_raises_no_alarm_from_the_gating_trackers(workspace) -> None:
     """The PR gate (instructions and traced memory at 1.005) stays silent on A/A. The
     time benchmark is measured too but not asserted: on this VM it alarms on a third of
@@ -93,6 +71,7 @@ def test_a_comment_only_commit_raises_no_alarm_from_the_gating_trackers(workspac
     assert len([j for j in trial.judgements if j.kind == "time"]) == 1, _describe(trial)
 
 
+@pytest.mark.e2e
 def test_a_50_percent_slowdown_is_caught_by_time(workspace) -> None:
     """At the PR factor (1.10) and with asv's statistics: A/A time ratios here reach
     0.87-1.27, a +45-50% slowdown stays above 1.10 even at the bottom of that range."""
@@ -103,6 +82,7 @@ def test_a_50_percent_slowdown_is_caught_by_time(workspace) -> None:
     assert _flags(trial, "time") == ["+"], _describe(trial)
 
 
+@pytest.mark.e2e
 def test_a_1_percent_change_is_caught_by_the_instruction_tracker(workspace) -> None:
     settings = study.Settings(bench=study.target_filter(["instructions"]))
     variant = _variant(workspace, "slow1", study.slowdown_patch(1, ROWS_1))
@@ -128,7 +108,6 @@ def test_the_planted_slowdown_changes_no_result() -> None:
 
 
 def test_the_planted_allocation_is_exactly_one_mib_of_traced_peak() -> None:
-    traced_peak_mib = _load("bench_common", ROOT / "benchmarks" / "common.py").traced_peak_mib
     module = _workflow_module()
     inputs = module.make_inputs("seed", 0)
     heavier = study._patched_pipeline(module, study.memory_patch(1))

@@ -2,9 +2,9 @@
 history to html/ (offline-ready) after each commit, so the pages are browsable at any
 moment and an interrupted run resumes where it stopped.
 
-    python tools/history_job.py              # --quick: a first history in minutes
-    python tools/history_job.py --full       # every commit of main, the whole suite
-    python tools/history_job.py --plan       # say what would run, run nothing
+    python -m tools.history_job              # --quick: a first history in minutes
+    python -m tools.history_job --full       # every commit of main, the whole suite
+    python -m tools.history_job --plan       # say what would run, run nothing
 
 scripts/run-benchmarks sets up .venv and calls this. Modes:
 
@@ -48,7 +48,9 @@ from asv.machine import Machine, MachineCollection
 from asv.results import iter_results_for_machine_and_hash
 from asv.util import UserError
 
-ROOT = Path(__file__).resolve().parents[1]
+from tools import asvkit, offline_html
+
+ROOT = asvkit.ROOT
 DEFAULT_MACHINE = "vm-2core"  # the class of box the committed history is measured on
 QUICK_COMMITS = 5
 # asv -b regexes (a parameterised benchmark matches as "name('workflow', 'size')").
@@ -66,7 +68,6 @@ KEPT_TIMES = 20
 # number (the build suffix after "-" differs between VMs of one class).
 HARDWARE = ("arch", "cpu", "num_cpu", "ram", "os")
 RAM_TOLERANCE = 0.02
-BENCH_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 
 
 class CannotRun(Exception):
@@ -161,18 +162,6 @@ def check_machine(
 # -- what to measure --------------------------------------------------------------------
 
 
-def load_config(path: Path) -> Config:
-    """asv's config with its folders made absolute (asv resolves them against the config
-    file's folder, where it changes directory)."""
-    conf = Config.load(str(path))
-    base = path.resolve().parent
-    for key in ("repo", "results_dir", "html_dir", "env_dir", "benchmark_dir"):
-        value = getattr(conf, key)
-        if value and not re.match(r"^[a-z+]+://", str(value)):
-            setattr(conf, key, str((base / value).resolve()))
-    return conf
-
-
 def main_commits(repo: Path, count: int | None) -> list[str]:
     cmd = ["git", "rev-list", "--first-parent", "main"]
     if count:
@@ -251,16 +240,11 @@ def minutes(seconds: float) -> str:
 def asv(config: Path, *args: str) -> int:
     """An asv command, its output passed through. `python -m asv` from the repository
     root: asv imports the plugin asv_offline_pages from there (asv.conf.json)."""
-    cmd = [sys.executable, "-m", "asv", args[0], "--config", str(config), *args[1:]]
-    return subprocess.run(cmd, cwd=ROOT, env={**os.environ, **BENCH_ENV}, check=False).returncode
+    cmd = asvkit.asv_command(args[0], config, *args[1:])
+    return subprocess.run(cmd, cwd=ROOT, env=asvkit.bench_environ(), check=False).returncode
 
 
 def check_offline(html_dir: Path) -> None:
-    sys.path.insert(0, str(ROOT / "tools"))
-    try:
-        import offline_html
-    finally:
-        del sys.path[0]
     index = html_dir / "index.html"
     left = offline_html.external_resources(index.read_text(encoding="utf-8"))
     if left or not (html_dir / "vendor").is_dir():
@@ -291,7 +275,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> int:
     config = args.config.resolve()
-    conf = load_config(config)
+    conf = asvkit.load_config(config)
     results_dir, html_dir = Path(conf.results_dir), Path(conf.html_dir)
     requested = args.machine or os.environ.get("ASV_MACHINE") or None
     choice = check_machine(results_dir, requested, current_hardware())
@@ -366,9 +350,8 @@ def run(args: argparse.Namespace) -> int:
         if asv(config, "publish") != 0:
             raise CannotRun("cannot run: `asv publish` failed")
         check_offline(html_dir)
-    figures = [sys.executable, str(ROOT / "tools" / "latest_figures.py")]
-    figures += ["--machine", choice.name, "--config", str(config)]
-    subprocess.run(figures, cwd=conf.repo, check=False)
+    figures = [sys.executable, "-m", "tools.latest_figures", "--machine", choice.name]
+    subprocess.run([*figures, "--config", str(config)], cwd=ROOT, check=False)
     print(
         "\nBrowse the history: .venv/bin/asv preview   (then open http://127.0.0.1:8080)\n"
         "or: python3 -m http.server --directory html 8080   (the page loads its data over "

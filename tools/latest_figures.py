@@ -4,7 +4,7 @@ Reads with asv's own results API, for the newest commit of `main` that has resul
 machine: time per run, CPU seconds, traced peak allocation, peak RSS, and the speed-up
 against the guide's reference timings.
 
-    python tools/latest_figures.py [--machine NAME] [--commit HASH]
+    python -m tools.latest_figures [--machine NAME] [--commit HASH]
 """
 
 from __future__ import annotations
@@ -19,6 +19,8 @@ from pathlib import Path
 from asv.config import Config
 from asv.machine import Machine
 from asv.results import iter_results_for_machine_and_hash
+
+from tools import asvkit
 
 REFERENCE_S = {  # the guide's timings of the reference examples (seed-size data)
     "basic": 0.09,
@@ -63,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--commit", default=None)
     parser.add_argument("--config", default="asv.conf.json")
     args = parser.parse_args(argv)
-    conf = Config.load(args.config)
+    conf = asvkit.load_config(Path(args.config))
     machine = args.machine or Machine.get_unique_machine_name()
     if not (Path(conf.results_dir) / machine).is_dir():
         print(f"no results for machine {machine!r} in {conf.results_dir}", file=sys.stderr)

@@ -6,7 +6,7 @@ error.html. This copies the vendored copies in tools/vendor/ (npm tarballs, see 
 README) into html/vendor/ and rewrites every page to load them, with a fresh `integrity`
 (sha384 of the vendored bytes) so the browser still refuses a tampered file.
 
-    python tools/offline_html.py html
+    python -m tools.offline_html html
 
 Runs with no network, is idempotent (a second run changes no byte) and fails, naming the
 URL, if a page loads anything external that the manifest does not map: a newer asv that

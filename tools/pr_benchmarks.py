@@ -1,7 +1,7 @@
 """The pull-request gate: benchmark a PR against its merge base with `asv continuous`, decide
 on the deterministic trackers, and write the comparison as a Markdown table.
 
-    python tools/pr_benchmarks.py [BASE] [HEAD] [--bench REGEX ...] [--machine NAME]
+    python -m tools.pr_benchmarks [BASE] [HEAD] [--bench REGEX ...] [--machine NAME]
 
 BASE defaults to the merge base of HEAD and main, HEAD to the checked-out commit. Needs the
 full history (a shallow clone has no merge base to build) and a clean work tree (asv
@@ -28,22 +28,21 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import shutil
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import Enum
 from pathlib import Path
 
-from asv.commands.compare import _is_result_better, unroll_result
 from asv.machine import Machine, MachineCollection
-from asv.results import iter_results_for_machine_and_hash
-from asv.util import UserError, human_value, load_json
+from asv.util import UserError, human_value
 from asv_runner.statistics import get_err
+
+from tools import asvkit
 
 __all__ = [
     "ROW_KINDS",
@@ -89,15 +88,11 @@ DEFAULT_BENCH = (
 )
 # Rounds of BASE and HEAD alternate, so a burst of load on the runner hits both.
 INTERLEAVE_ROUNDS = True
-# One thread for BLAS/OpenMP: extra threads on a small runner scatter the timings.
-BENCH_ENV = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 WORK_DIR = Path("artifacts") / "pr-benchmarks"  # results and the comment, gitignored
 # Written into every results folder this tool creates: the only folders it will ever empty.
 OWNER_MARK = ".pr-benchmarks-scratch"
 MAIN_BRANCH = "main"
 # -----------------------------------------------------------------------------------------
-
-REPO = Path(__file__).resolve().parents[1]
 
 
 class Outcome(Enum):
@@ -158,7 +153,7 @@ def prepare_results_dir(path: Path) -> Path:
     if path.exists():
         shutil.rmtree(path)
     path.mkdir(parents=True)
-    (path / OWNER_MARK).write_text("scratch results of tools/pr_benchmarks.py\n")
+    (path / OWNER_MARK).write_text("scratch results of tools.pr_benchmarks\n")
     return path
 
 
@@ -202,10 +197,10 @@ def check_clean_work_tree(repo: Path, benchmark_dir: str) -> None:
 
 
 def git(repo: Path, *args: str) -> str:
-    proc = subprocess.run(["git", *args], cwd=repo, capture_output=True, text=True, check=False)
-    if proc.returncode != 0:
-        raise SetupError(f"git {' '.join(args)} failed: {proc.stderr.strip()}")
-    return proc.stdout.strip()
+    try:
+        return asvkit.git(repo, *args)
+    except asvkit.CommandError as exc:
+        raise SetupError(f"git {' '.join(args)} failed: {exc.stderr.strip()}") from None
 
 
 def resolve_commits(repo: Path, base: str | None, head: str) -> tuple[str, str]:
@@ -247,7 +242,7 @@ def asv_config(repo: Path) -> dict:
     path = repo / "asv.conf.json"
     if not path.is_file():
         raise SetupError(f"no asv.conf.json in {repo}: run this in a checkout of the project")
-    return load_json(str(path), js_comments=True)
+    return asvkit.read_config(path)
 
 
 def write_config(repo: Path, results_dir: Path, target: Path) -> Path:
@@ -255,13 +250,15 @@ def write_config(repo: Path, results_dir: Path, target: Path) -> Path:
     never mix into the committed history under .asv/results (the environments are
     shared: building them is the slow part)."""
     conf = asv_config(repo)
-    for key, default in (("env_dir", "env"), ("html_dir", "html")):
-        conf[key] = str((repo / conf.get(key, default)).resolve())
-    conf["repo"] = str(repo)
-    conf["benchmark_dir"] = str(repo / conf.get("benchmark_dir", "benchmarks"))
-    conf["results_dir"] = str(results_dir.resolve())
-    target.write_text(json.dumps(conf, indent=2), encoding="utf-8")
-    return target
+    return asvkit.write_config(
+        target,
+        repo / "asv.conf.json",
+        repo=str(repo),
+        benchmark_dir=str(repo / conf.get("benchmark_dir", "benchmarks")),
+        results_dir=str(results_dir.resolve()),
+        env_dir=str((repo / conf.get("env_dir", "env")).resolve()),
+        html_dir=str((repo / conf.get("html_dir", "html")).resolve()),
+    )
 
 
 def ensure_machine(machine: str | None, config: Path, env: dict[str, str], repo: Path) -> None:
@@ -272,7 +269,7 @@ def ensure_machine(machine: str | None, config: Path, env: dict[str, str], repo:
         return
     except UserError:
         pass
-    cmd = [sys.executable, "-m", "asv", "machine", "--yes", "--config", str(config)]
+    cmd = asvkit.asv_command("machine", config, "--yes")
     if machine:
         cmd += ["--machine", machine]
     # From the checkout: asv imports the config's plugins (.asv_offline_pages) from there.
@@ -293,8 +290,8 @@ def continuous_command(
     """`asv continuous` saving both commits' results. Its own verdict (one factor for every
     row) is not used: `decide` judges the saved results row by row, by kind."""
     advice_factor = max(kind.factor for kind in ROW_KINDS)
-    cmd = [sys.executable, "-m", "asv", "continuous", "--config", str(config)]
-    cmd += ["--factor", f"{advice_factor}", "--show-stderr"]
+    cmd = asvkit.asv_command("continuous", config, "--factor", f"{advice_factor}")
+    cmd += ["--show-stderr"]
     cmd += ["--interleave-rounds" if INTERLEAVE_ROUNDS else "--no-interleave-rounds"]
     for regex in bench:
         cmd += ["--bench", regex]
@@ -321,20 +318,6 @@ def run_streaming(cmd: list[str], env: dict[str, str], cwd: Path) -> tuple[int, 
     return proc.returncode, "".join(lines)
 
 
-def _unrolled(results_dir: Path, machine: str, commit: str) -> Iterator[tuple]:
-    for result in iter_results_for_machine_and_hash(str(results_dir), machine, commit):
-        for key in result.get_all_result_keys():
-            params = result.get_result_params(key)
-            for name, value, stats, samples in unroll_result(
-                key,
-                params,
-                result.get_result_value(key, params),
-                result.get_result_stats(key, params),
-                result.get_result_samples(key, params),
-            ):
-                yield (name, result.env_name), key, value, (stats, samples)
-
-
 def _is_nan(value: float | None) -> bool:
     return value is not None and value != value
 
@@ -355,11 +338,7 @@ def classify(before, after, ss_before, ss_after, kind: RowKind) -> str:
         if big_enough and after > 0 and before > after * kind.factor:
             return "faster"
         return "same"
-    if _is_result_better(before, after, ss_before, ss_after, kind.factor):
-        return "slower"
-    if _is_result_better(after, before, ss_after, ss_before, kind.factor):
-        return "faster"
-    return "same"
+    return asvkit.asv_verdict(before, after, ss_before, ss_after, kind.factor)
 
 
 def compare_results(
@@ -370,16 +349,19 @@ def compare_results(
     if len(machines) != 1:
         raise SetupError(f"expected results of one machine in {results_dir}, found {machines}")
     machine = machines[0]
-    before = {k: v for k, *v in _unrolled(results_dir, machine, base)}
-    after = {k: v for k, *v in _unrolled(results_dir, machine, head)}
+    before, after = (
+        {(m.name, m.env_name): m for m in asvkit.unrolled_results(results_dir, machine, commit)}
+        for commit in (base, head)
+    )
     several_envs = len({env for _, env in before | after}) > 1
+    missing = asvkit.Measurement("", "", "", None, (None, None))
     rows = []
     for name, env in sorted(before.keys() | after.keys()):
-        key, value_b, ss_b = before.get((name, env), (None, None, None))
-        key_a, value_a, ss_a = after.get((name, env), (None, None, None))
+        b, a = before.get((name, env), missing), after.get((name, env), missing)
+        value_b, ss_b, value_a, ss_a = b.value, b.stats_samples, a.value, a.stats_samples
         if _is_nan(value_b) and _is_nan(value_a):
             continue  # a parameter combination this run did not select
-        unit = units.get(key or key_a or "")
+        unit = units.get(b.key or a.key)
         kind = row_kind(name)
         change = classify(value_b, value_a, ss_b, ss_a, kind)
         ratio = None
@@ -458,7 +440,7 @@ def markdown(comparison: Comparison, outcome: Outcome, subjects: dict[str, str])
         lines += [*_table(rest), "", "</details>"]
     lines += [
         "",
-        f"Reproduce: `python tools/pr_benchmarks.py {c.base[:12]} {c.head[:12]}`",
+        f"Reproduce: `python -m tools.pr_benchmarks {c.base[:12]} {c.head[:12]}`",
         "",
     ]
     return "\n".join(lines)
@@ -539,7 +521,7 @@ def parse_args(argv: Sequence[str] | None) -> argparse.Namespace:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = parse_args(argv)
-    env = {**os.environ, **BENCH_ENV}
+    env = asvkit.bench_environ()
     try:
         repo = Path(git(Path.cwd(), "rev-parse", "--show-toplevel"))
         results_dir = check_results_dir(args.results_dir or repo / WORK_DIR / "results")

@@ -20,8 +20,8 @@ Mann-Whitney on the samples where they exist, then the factor) at each factor of
 so one set of runs gives the false-alarm and detection rates of several factors. The
 verdict of `asv continuous` itself (its exit status at the PR factor) is kept too.
 
-    python tools/trust_study.py --work /tmp/trust-study --output /tmp/trust-study/summary.md
-    python tools/trust_study.py --plan aa=2,slow50=1 --kinds time    # a quick look
+    python -m tools.trust_study --work /tmp/trust-study --output /tmp/trust-study/summary.md
+    python -m tools.trust_study --plan aa=2,slow50=1 --kinds time    # a quick look
 
 Writes <work>/trials.jsonl (one line per asv continuous) and the summary (markdown).
 """
@@ -35,14 +35,15 @@ import math
 import os
 import shutil
 import statistics
-import subprocess
 import sys
 import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+from tools import asvkit
+
+ROOT = asvkit.ROOT
 MACHINE = "trust-study"
 
 TARGET_WORKFLOW = "climate_analysis"
@@ -96,19 +97,10 @@ def comment_patch() -> str:
 
 
 def slowdown_patch(percent: float, rows: int) -> str:
-    """Appended to the target workflow's module: its `qc` stage, found by name in the
-    pipeline (the contract the benchmarks rely on too), also runs QC on `rows` extra
-    station rows (whole passes over all stations, then a leading slice)."""
-    return f'''
-
-# Planted slowdown (trust study, ~{percent:g}% of the workflow): QC redone on {rows} rows.
-import dataclasses as _dc
-
-_qc_lean = next(s.fn for s in PIPELINE.stages if s.name == "{TARGET_STAGE}")
-
-
-def _qc_slowed(ctx):
-    out = _qc_lean(ctx)
+    """Appended to the target workflow's module: its `qc` stage also runs QC on `rows`
+    extra station rows (whole passes over all stations, then a leading slice)."""
+    body = f"""
+    out = _qc_slowed_original(ctx)
     values = ctx["temperature"]
     whole, rest = divmod({rows}, values.shape[0])
     for _ in range(whole):
@@ -116,42 +108,22 @@ def _qc_slowed(ctx):
     if rest:
         climate.quality_control(values[:rest])
     return out
-
-
-PIPELINE = _dc.replace(
-    PIPELINE,
-    stages=tuple(
-        _dc.replace(s, fn=_qc_slowed) if s.name == "{TARGET_STAGE}" else s
-        for s in PIPELINE.stages
-    ),
-)
-'''
+"""
+    note = (
+        f"Planted slowdown (trust study, ~{percent:g}% of the workflow): QC redone on {rows} rows."
+    )
+    return asvkit.stage_patch(TARGET_STAGE, "_qc_slowed", body, note)
 
 
 def memory_patch(mib: float = MEMORY_MIB) -> str:
     """The `ingest` stage also returns a `mib` MiB array: it stays in the run's context,
     so it is live from the first stage to the end of the run, whatever stage peaks."""
     items = int(mib * 1024 * 1024) // 8
-    return f"""
-
-# Planted allocation (trust study): a {mib:g} MiB array kept alive through the run.
-import dataclasses as _dc
-
-_ingest_lean = next(s.fn for s in PIPELINE.stages if s.name == "ingest")
-
-
-def _ingest_with_ballast(ctx):
-    return {{**_ingest_lean(ctx), "_ballast": np.ones({items})}}
-
-
-PIPELINE = _dc.replace(
-    PIPELINE,
-    stages=tuple(
-        _dc.replace(s, fn=_ingest_with_ballast) if s.name == "ingest" else s
-        for s in PIPELINE.stages
-    ),
-)
+    body = f"""
+    return {{**_ingest_with_ballast_original(ctx), "_ballast": np.ones({items})}}
 """
+    note = f"Planted allocation (trust study): a {mib:g} MiB array kept alive through the run."
+    return asvkit.stage_patch("ingest", "_ingest_with_ballast", body, note)
 
 
 @dataclass(frozen=True)
@@ -228,126 +200,61 @@ def calibrate_in_process(percents: Sequence[float], pairs: int = 60) -> dict[str
     return out
 
 
+# The calibration child: the clone's package (its folder is the child's first path entry)
+# is imported first; this checkout then goes in front, so `tools` is this one, not the
+# clone's copy.
+_CALIBRATION_BOOTSTRAP = (
+    "import sys, geoinfer_workflows; sys.path.insert(0, sys.argv.pop(1)); "
+    "from tools.trust_study import main; sys.exit(main())"
+)
+
+
 def calibrate(clone: Path, percents: Sequence[float]) -> dict[str, dict]:
     """`calibrate_in_process` against the clone's package (not the one installed here)."""
-    env = dict(os.environ, PYTHONPATH=str(clone), OPENBLAS_NUM_THREADS="1")
-    env.update(OMP_NUM_THREADS="1", MKL_NUM_THREADS="1")
-    proc = subprocess.run(
-        [
-            sys.executable,
-            str(Path(__file__).resolve()),
-            "_calibrate",
-            ",".join(f"{p:g}" for p in percents),
-        ],
-        env=env,
-        capture_output=True,
-        text=True,
-        check=True,
-        timeout=900,
-    )
-    return json.loads(proc.stdout)
+    cmd = [sys.executable, "-c", _CALIBRATION_BOOTSTRAP, str(ROOT), "_calibrate"]
+    cmd.append(",".join(f"{p:g}" for p in percents))
+    env = {**asvkit.bench_environ(), "PYTHONPATH": str(clone)}
+    return json.loads(asvkit.run(cmd, cwd=clone, env=env, timeout=900).stdout)
 
 
 # -------------------------------------------------------------------------- workspace
 
 
-def _run(
-    cmd: Sequence[str],
-    cwd: Path,
-    env: dict | None = None,
-    timeout: float = 1800,
-    check: bool = True,
-) -> subprocess.CompletedProcess[str]:
-    proc = subprocess.run(
-        list(cmd), cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout, check=False
-    )
-    if check and proc.returncode != 0:
-        raise RuntimeError(
-            f"{' '.join(cmd)} exited {proc.returncode}\n"
-            f"{proc.stdout[-4000:]}\n{proc.stderr[-4000:]}"
-        )
-    return proc
-
-
-def git(repo: Path, *args: str) -> str:
-    return _run(["git", *args], cwd=repo).stdout.strip()
-
-
-def asv_environment(home: Path) -> dict[str, str]:
-    """A private HOME (machine file), this interpreter's bin first on PATH (asv finds
-    python3.11 and virtualenv there), pip's cache kept, one BLAS thread."""
-    env = dict(os.environ)
-    env.setdefault("PIP_CACHE_DIR", str(Path.home() / ".cache" / "pip"))
-    env.update(
-        HOME=str(home),
-        PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
-        OPENBLAS_NUM_THREADS="1",
-        OMP_NUM_THREADS="1",
-        MKL_NUM_THREADS="1",
-    )
-    env.pop("ASV_MACHINE", None)
-    return env
-
-
 @dataclass
 class Workspace:
-    """A clone of ROOT's HEAD with a local `main`, an asv config writing under `work`,
-    and an environment folder that outlives the clone (reused across study runs)."""
+    """A clone of ROOT's HEAD with a local `main`, an asv project writing under `work`
+    (benchmarks from this checkout, as in any asv run), and an environment folder that
+    outlives the clone (reused across study runs)."""
 
     work: Path
     env_dir: Path
-    clone: Path = field(init=False)
-    config: Path = field(init=False)
-    home: Path = field(init=False)
+    project: asvkit.AsvProject = field(init=False)
     base: str = field(init=False)
 
     def __post_init__(self) -> None:
-        from asv.util import load_json
-
         self.work.mkdir(parents=True, exist_ok=True)
-        self.clone = self.work / "repo"
-        self.home = self.work / "home"
-        for stale in (self.clone, self.work / "results", self.work / "html"):
-            shutil.rmtree(stale, ignore_errors=True)
-        self.home.mkdir(exist_ok=True)
-        self.base = git(ROOT, "rev-parse", "HEAD")
-        _run(
-            ["git", "clone", "--quiet", "--no-checkout", str(ROOT), str(self.clone)], cwd=self.work
+        for stale in ("repo", "results", "html"):
+            shutil.rmtree(self.work / stale, ignore_errors=True)
+        clone = asvkit.clone_head(self.work / "repo", ROOT, user="trust study")
+        self.base = asvkit.git(clone, "rev-parse", "HEAD")
+        self.project = asvkit.AsvProject(
+            clone, self.work, self.env_dir, self.work / "home", benchmark_dir=ROOT / "benchmarks"
         )
-        git(self.clone, "checkout", "--quiet", "-B", "main", self.base)
-        git(self.clone, "config", "user.name", "trust study")
-        git(self.clone, "config", "user.email", "trust-study@example.invalid")
-        conf = load_json(str(ROOT / "asv.conf.json"), js_comments=True)
-        conf.update(
-            repo=str(self.clone),
-            # The benchmarks come from this checkout, as in any asv run.
-            benchmark_dir=str(ROOT / "benchmarks"),
-            results_dir=str(self.work / "results"),
-            env_dir=str(self.env_dir),
-            html_dir=str(self.work / "html"),
-        )
-        self.config = self.work / "asv.conf.json"
-        self.config.write_text(json.dumps(conf, indent=2), encoding="utf-8")
-        self.asv("machine", "--yes", "--machine", MACHINE)
+        self.project.register(MACHINE)
+
+    @property
+    def clone(self) -> Path:
+        return self.project.clone
 
     @property
     def results_dir(self) -> Path:
-        return self.work / "results"
-
-    def asv(self, *args: str, check: bool = True, timeout: float = 1800):
-        cmd = [sys.executable, "-m", "asv", args[0], "--config", str(self.config), *args[1:]]
-        return _run(
-            cmd, cwd=self.clone, env=asv_environment(self.home), timeout=timeout, check=check
-        )
+        return self.project.results_dir
 
     def commit_variant(self, name: str, patch: str) -> str:
         """One commit on top of the base (not of each other), left detached."""
-        git(self.clone, "checkout", "--quiet", "--detach", self.base)
-        target = self.clone / TARGET_FILE
-        target.write_text(target.read_text(encoding="utf-8") + patch, encoding="utf-8")
-        git(self.clone, "commit", "--quiet", "-am", f"trust study: {name}")
-        commit = git(self.clone, "rev-parse", "HEAD")
-        git(self.clone, "checkout", "--quiet", "main")
+        asvkit.git(self.clone, "checkout", "--quiet", "--detach", self.base)
+        commit = asvkit.commit_append(self.clone, TARGET_FILE, patch, f"trust study: {name}")
+        asvkit.git(self.clone, "checkout", "--quiet", "main")
         return commit
 
 
@@ -402,47 +309,30 @@ class Judgement:
 def judge(results_dir: Path, machine: str, base: str, head: str) -> list[Judgement]:
     """Every benchmark measured on both commits, judged as `asv compare` would at each
     factor of its kind's grid."""
-    from asv.commands.compare import _is_result_better, unroll_result
-    from asv.results import iter_results_for_machine_and_hash
-
-    def collect(commit: str) -> dict[str, tuple]:
-        found = {}
-        for result in iter_results_for_machine_and_hash(str(results_dir), machine, commit):
-            for key in result.get_all_result_keys():
-                params = result.get_result_params(key)
-                rows = unroll_result(
-                    key,
-                    params,
-                    result.get_result_value(key, params),
-                    result.get_result_stats(key, params),
-                    result.get_result_samples(key, params),
-                )
-                for name, value, stats, samples in rows:
-                    found[name] = (key, value, stats, samples)
-        return found
-
-    before, after = collect(base), collect(head)
+    before, after = (
+        {m.name: m for m in asvkit.unrolled_results(results_dir, machine, commit)}
+        for commit in (base, head)
+    )
+    marks = {"slower": "+", "faster": "-", "same": ""}
     judgements = []
     for name in sorted(set(before) & set(after)):
-        key, v1, st1, sa1 = before[name]
-        _, v2, st2, sa2 = after[name]
-        kind = KINDS.get(key)
+        b, a = before[name], after[name]
+        kind = KINDS.get(b.key)
         if kind is None:
             continue
-        if _skipped(v1) or _skipped(v2):  # a parameter not selected by -b, or skipped
+        if _skipped(b.value) or _skipped(a.value):  # a parameter not selected by -b, or skipped
             continue
-        if v1 is None or v2 is None:  # failed on one side: no verdict to judge
-            judgements.append(Judgement(name, kind, v1, v2, None, {}))
+        if b.value is None or a.value is None:  # failed on one side: no verdict to judge
+            judgements.append(Judgement(name, kind, b.value, a.value, None, {}))
             continue
-        flags = {}
-        for factor in FACTOR_GRID[kind]:
-            if _is_result_better(v1, v2, (st1, sa1), (st2, sa2), factor):
-                flags[f"{factor:g}"] = "+"
-            elif _is_result_better(v2, v1, (st2, sa2), (st1, sa1), factor):
-                flags[f"{factor:g}"] = "-"
-            else:
-                flags[f"{factor:g}"] = ""
-        judgements.append(Judgement(name, kind, v1, v2, v2 / v1 if v1 else None, flags))
+        flags = {
+            f"{factor:g}": marks[
+                asvkit.asv_verdict(b.value, a.value, b.stats_samples, a.stats_samples, factor)
+            ]
+            for factor in FACTOR_GRID[kind]
+        }
+        ratio = a.value / b.value if b.value else None
+        judgements.append(Judgement(name, kind, b.value, a.value, ratio, flags))
     return judgements
 
 
@@ -471,7 +361,7 @@ def schedule(plan: dict[str, int]) -> list[tuple[str, int]]:
 def run_trial(ws: Workspace, settings: Settings, variant: Variant, index: int) -> Trial:
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
-    proc = ws.asv(
+    proc = ws.project.asv(
         "continuous",
         "--machine",
         MACHINE,
