@@ -173,36 +173,31 @@ def observation_columns(n: int, seed: int = 0) -> dict[str, np.ndarray]:
     return {"lat": obs.lat, "lon": obs.lon, "t": obs.t, "value": obs.value}
 
 
+def _observation_rows(n: int):
+    """(lat, lon, ISO timestamp, value) of each of `n` seeded observations."""
+    cols = observation_columns(n)
+    return zip(
+        cols["lat"].tolist(),
+        cols["lon"].tolist(),
+        _iso(cols["t"]),
+        cols["value"].tolist(),
+        strict=True,
+    )
+
+
 @cache
 def csv_text(n: int) -> str:
     """`n` clean observations as CSV with ISO 8601 timestamps, the DATA schema."""
-    cols = observation_columns(n)
     lines = ["lat,lon,timestamp,value"]
-    lines += [
-        f"{la:.6f},{lo:.6f},{ts},{v:.3f}"
-        for la, lo, ts, v in zip(
-            cols["lat"].tolist(),
-            cols["lon"].tolist(),
-            _iso(cols["t"]),
-            cols["value"].tolist(),
-            strict=True,
-        )
-    ]
+    lines += [f"{la:.6f},{lo:.6f},{ts},{v:.3f}" for la, lo, ts, v in _observation_rows(n)]
     return "\n".join(lines) + "\n"
 
 
 @cache
 def records(n: int) -> list[dict[str, Any]]:
-    cols = observation_columns(n)
     return [
         {"lat": la, "lon": lo, "timestamp": ts, "value": v}
-        for la, lo, ts, v in zip(
-            cols["lat"].tolist(),
-            cols["lon"].tolist(),
-            _iso(cols["t"]),
-            cols["value"].tolist(),
-            strict=True,
-        )
+        for la, lo, ts, v in _observation_rows(n)
     ]
 
 

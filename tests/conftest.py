@@ -78,6 +78,25 @@ def require(*names: str) -> None:
     pytest.skip(reason, allow_module_level=True)
 
 
+class FakeClock:
+    """A clock that moves only when a test sets `now` (expiry, clocks ahead or behind)."""
+
+    def __init__(self, now: float = 1_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def sqlite_cache(path: Path, **options: object):
+    """A SQLiteCache at `path` on a FakeClock, with one-hour entries and room for 1,000
+    unless `options` say otherwise."""
+    from geoinfer_workflows.harness.cache import SQLiteCache
+
+    defaults: dict[str, object] = {"ttl_seconds": 3600, "max_entries": 1000, "clock": FakeClock()}
+    return SQLiteCache(path, **{**defaults, **options})  # type: ignore[arg-type]
+
+
 @pytest.fixture(scope="session")
 def asv_env_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """One asv environment folder per session: a virtualenv of this config is built once

@@ -14,23 +14,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FakeClock, sqlite_cache
 
 from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.harness.cache import SQLiteCache, decode_value, encode_value
 
 
-class Clock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def _cache(path: Path, **kwargs: object) -> SQLiteCache:
-    options: dict[str, object] = {"ttl_seconds": 3600, "max_entries": 100, "clock": Clock()}
-    options.update(kwargs)
-    return SQLiteCache(path, **options)  # type: ignore[arg-type]
+    return sqlite_cache(path, **{"max_entries": 100, **kwargs})
 
 
 def _plant(path: Path, key: str, kind: str, payload: bytes) -> None:
@@ -109,7 +100,7 @@ def test_a_locked_cache_is_a_miss_not_a_stopped_workflow(tmp_path: Path) -> None
 
 
 def test_a_write_never_evicts_the_value_it_just_wrote(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     cache = _cache(tmp_path / "c.db", max_entries=2, clock=clock)
     cache.set("a", 1)
     cache.set("b", 2)
@@ -119,7 +110,7 @@ def test_a_write_never_evicts_the_value_it_just_wrote(tmp_path: Path) -> None:
 
 
 def test_an_entry_from_a_clock_running_ahead_does_not_outlive_its_ttl(tmp_path: Path) -> None:
-    clock = Clock()
+    clock = FakeClock()
     cache = _cache(tmp_path / "c.db", ttl_seconds=60, clock=clock)
     clock.now += 10_000  # the writer's clock runs ahead
     cache.set("k", 1)

@@ -63,14 +63,7 @@ def _project(tmp_path: Path, machines: dict[str, dict]) -> Path:
         (results / name).mkdir(parents=True)
         text = json.dumps({**info, "machine": name, "version": 1}, indent=4, sort_keys=True)
         (results / name / "machine.json").write_text(text)
-    return asvkit.write_config(
-        tmp_path / "asv.conf.json",
-        repo=str(REPO_ROOT),
-        benchmark_dir=str(REPO_ROOT / "benchmarks"),
-        results_dir=str(results),
-        html_dir=str(tmp_path / "html"),
-        env_dir=str(tmp_path / "env"),
-    )
+    return asvkit.AsvProject(REPO_ROOT, tmp_path, tmp_path / "env", tmp_path / "home").config
 
 
 def _run(tmp_path: Path, config: Path, *args: str, machine: str | None = None):

@@ -184,14 +184,8 @@ def test_command_line(published: Path, tmp_path: Path) -> None:
 
 def _publish_config(tmp_path: Path, results: Path) -> Path:
     """asv.conf.json over this repository and `results`, publishing into tmp_path/html."""
-    return asvkit.write_config(
-        tmp_path / "asv.conf.json",
-        repo=str(REPO_ROOT),
-        benchmark_dir=str(REPO_ROOT / "benchmarks"),
-        results_dir=str(results),
-        html_dir=str(tmp_path / "html"),
-        env_dir=str(tmp_path / "env"),
-    )
+    home = tmp_path / "home"
+    return asvkit.AsvProject(REPO_ROOT, tmp_path, tmp_path / "env", home, results=results).config
 
 
 def _asv_publish(config: Path, **env: str) -> subprocess.CompletedProcess[str]:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import FakeClock, sqlite_cache
 
 from geoinfer_workflows.errors import GeoInferError, ParameterError
 from geoinfer_workflows.harness.cache import (
@@ -27,18 +28,8 @@ from geoinfer_workflows.harness.cache import (
 )
 
 
-class FakeClock:
-    def __init__(self, now: float = 1_000_000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def make_l2(tmp_path: Path, **kwargs: object) -> SQLiteCache:
-    options: dict[str, object] = {"ttl_seconds": 3600, "max_entries": 1000, "clock": FakeClock()}
-    options.update(kwargs)
-    return SQLiteCache(tmp_path / "cache.db", **options)  # type: ignore[arg-type]
+    return sqlite_cache(tmp_path / "cache.db", **kwargs)
 
 
 # --- L1 -------------------------------------------------------------------------------

@@ -154,13 +154,15 @@ class AsvProject:
     """A clone and a copy of asv.conf.json whose results and html go under `work`, whose
     environments go to `env_dir` (shared: building them is the slow part) and whose
     machine file lives in `home`. The benchmarks are the clone's unless `benchmark_dir`
-    names others (a checkout's, as in any asv run)."""
+    names others (a checkout's, as in any asv run); `results` names a results folder
+    other than `work`/results (e.g. the committed history, to publish it)."""
 
     clone: Path
     work: Path
     env_dir: Path
     home: Path
     benchmark_dir: Path | None = None
+    results: Path | None = None
     config: Path = field(init=False)
 
     def __post_init__(self) -> None:
@@ -176,7 +178,7 @@ class AsvProject:
 
     @property
     def results_dir(self) -> Path:
-        return self.work / "results"
+        return self.results or self.work / "results"
 
     @property
     def html_dir(self) -> Path:
