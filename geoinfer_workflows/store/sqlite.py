@@ -230,7 +230,12 @@ class SQLiteStore(IndexedStore):
     def _plan(self, primitive: str, args: tuple[Any, ...], use_index: bool) -> str:
         sql, params = self._statement(primitive, args, use_index)
         try:
-            rows = self.connection.execute(f"EXPLAIN QUERY PLAN {sql}", params).fetchall()
+            # A cached EXPLAIN statement keeps the plan of the schema it was prepared on
+            # (it never re-checks the schema): the schema's version in its text makes a
+            # dropped or added index give a fresh plan.
+            (version,) = self.connection.execute("PRAGMA schema_version").fetchone()
+            explain = f"EXPLAIN QUERY PLAN {sql} -- schema {version}"
+            rows = self.connection.execute(explain, params).fetchall()
         except sqlite3.Error as exc:
             raise StoreError(f"cannot plan the {primitive} query: {exc}") from exc
         return "\n".join(str(row[-1]) for row in rows)

@@ -11,11 +11,12 @@ from typing import Any
 
 import numpy as np
 
+from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.modules import api, bayes, health, risk, space, temporal
 from geoinfer_workflows.modules.ingest import ingest_columns
 from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, Stage
 from geoinfer_workflows.synthetic import Size, generate_disease_cases
-from geoinfer_workflows.synthetic.disease import DISEASES, H3_RESOLUTION
+from geoinfer_workflows.synthetic.disease import DISEASES, H3_RESOLUTION, N_DAYS, START_T
 
 HOTSPOT_Z = 1.96  # two-sided 5% under the normal approximation esda reports
 # First-ring contiguity: the second ring starts at sqrt(3) x the spacing (~1.73).
@@ -177,3 +178,57 @@ PIPELINE = Pipeline(
         Stage("report", "API", report),
     ),
 )
+
+
+# -- Cases from a spatial store (optional) ----------------------------------------------
+# The pipeline above never touches a store: `make_inputs` is what `run_workflow` and the
+# benchmarks use. `make_inputs_from_store` builds the same context with the cases read
+# back from a store (geoinfer_workflows.store: SQLite, PostGIS, or any object with
+# `write(IngestResult)` and `time_window(t0, t1)` returning a PointTable whose
+# `extra["disease"]` holds disease names); `store_cases` fills a store with the seeded
+# cases. The store's rows come back in its own order; every stage's result is the same.
+
+
+def store_cases(store: Any, size: Size = "standard", seed: int = 0) -> int:
+    """Ingest the seeded cases of `size` (disease codes as names) into `store`; returns
+    the number of rows the store did not have yet (a second call adds none)."""
+    data = generate_disease_cases(size, seed)
+    names = np.asarray(DISEASES)[data.disease]
+    result = ingest_columns(data.lat, data.lon, data.t, np.ones(len(data)), disease=names)
+    return store.write(result)
+
+
+def make_inputs_from_store(
+    store: Any,
+    size: Size = "standard",
+    seed: int = 0,
+    *,
+    t0: int = START_T,
+    t1: int = START_T + N_DAYS * 86_400,
+) -> Context:
+    """`make_inputs`, the cases read from `store` (those with t0 <= t < t1; the study
+    period by default): the study area and population still come from the seeded
+    generator. Cases of a disease the workflow does not know are an error."""
+    data = generate_disease_cases(size, seed)
+    table = store.time_window(t0, t1)
+    names = np.asarray(table.extra["disease"], dtype=str)
+    known = np.asarray(DISEASES)
+    order = np.argsort(known)
+    slot = np.searchsorted(known, names, sorter=order).clip(max=known.size - 1)
+    code = order[slot]
+    unknown = known[code] != names
+    if unknown.any():
+        raise ParameterError(
+            f"the store holds cases of diseases this workflow does not know: "
+            f"{sorted(set(names[unknown].tolist()))}; known: {list(DISEASES)}"
+        )
+    return {
+        "lat": table.lat,
+        "lon": table.lon,
+        "t": table.t,
+        "disease": code.astype(np.int8),
+        "population_cells": data.population_cells,
+        "population": data.population,
+        "cell_lat": data.cell_lat,
+        "cell_lon": data.cell_lon,
+    }
