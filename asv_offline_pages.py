@@ -4,8 +4,8 @@ asv.conf.json lists this module under "plugins" as ".asv_offline_pages": asv 0.6
 (`asv.plugin_manager.PluginManager.import_plugin`) imports a name that starts with "."
 with the current directory put first on sys.path, so this file lives at the repository
 root, where asv is run from (it reads ./asv.conf.json there too). A module inside
-`geoinfer_workflows` would be measured code; a `tools.` name would depend on `tools/`
-(a folder of scripts, no package) not being shadowed by an installed `tools` package.
+`geoinfer_workflows` would be measured code. It imports `tools.offline_html` from this
+checkout (the checkout's root comes first on sys.path, so no installed `tools` shadows it).
 
 `asv publish` empties html/, copies its template (pages that load jQuery, flot and
 bootstrap from CDNs), then calls `publish()` of every `asv.publishing.OutputPublisher`
@@ -22,7 +22,6 @@ subclass, in `order`. The classes here:
 
 from __future__ import annotations
 
-import importlib.util
 import math
 import os
 import sys
@@ -37,15 +36,12 @@ PROJECT_URL_VARIABLE = "GEOINFER_PROJECT_URL"
 
 
 def _offline_html():
-    """tools/offline_html.py, imported by path (tools/ is a folder of scripts)."""
-    name = "geoinfer_tools_offline_html"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tools" / "offline_html.py")
-        assert spec and spec.loader
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module  # its dataclasses resolve their module by name
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+    """`tools.offline_html` of this checkout."""
+    if sys.path[:1] != [str(ROOT)]:
+        sys.path.insert(0, str(ROOT))
+    from tools import offline_html
+
+    return offline_html
 
 
 def project_url(environ: dict[str, str] | None = None) -> str | None:

@@ -54,7 +54,7 @@ def counting_key(workflow: str, size: str) -> str:
     for source in sorted(package.rglob("*.py")):
         digest.update(source.relative_to(package).as_posix().encode())
         digest.update(source.read_bytes())
-    for instrument in (callgrind.__file__, __file__):
+    for instrument in (callgrind.__file__, common.__file__, __file__):
         digest.update(Path(instrument).read_bytes())
     versions = [sys.version, platform.machine()]
     versions += [metadata.version(name) for name in ("numpy", "scipy", "h3")]

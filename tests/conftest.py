@@ -37,6 +37,21 @@ def _clear_refs_writable() -> bool:
     return rss_growth.supported()
 
 
+def _postgis_reachable() -> bool:
+    """psycopg installed and the server of GEOINFER_PG_DSN answering."""
+    dsn = os.environ.get("GEOINFER_PG_DSN", "")
+    if not dsn or not _importable("psycopg"):
+        return False
+    import psycopg
+
+    try:
+        with psycopg.connect(dsn, connect_timeout=10) as connection:
+            connection.execute("SELECT 1")
+    except psycopg.Error:
+        return False
+    return True
+
+
 # name -> (is it there?, what to install or why it is missing)
 PREREQUISITES: dict[str, tuple[Callable[[], bool], str]] = {
     "asv": (
@@ -57,6 +72,11 @@ PREREQUISITES: dict[str, tuple[Callable[[], bool], str]] = {
         ),
         f"{CHROMIUM}, {CHROMEDRIVER} and selenium are needed: apt-get install chromium "
         "chromium-driver; pip install -e '.[test]'",
+    ),
+    "postgis": (
+        _postgis_reachable,
+        "no PostgreSQL + PostGIS server: pip install -e '.[store]', then point "
+        'GEOINFER_PG_DSN at a server or start one with eval "$(scripts/start-postgis --env)"',
     ),
     "clear_refs": (
         _clear_refs_writable,

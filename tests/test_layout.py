@@ -19,8 +19,9 @@ ROOT = Path(geoinfer_workflows.__file__).parent
 TOP = "geoinfer_workflows"
 # Each layer and the layers it may import (docs/architecture.md draws them): the base
 # (errors, the point table, parameter validation) under the GEO-INFER modules, the
-# synthetic inputs and the orchestration; the workflows over those; the harness apart
-# from the workflows (it measures any callable); the command line over everything.
+# synthetic inputs, the orchestration and the spatial store; the workflows over those;
+# the harness apart from the workflows (it measures any callable); the command line over
+# everything.
 BASE = ("errors", "table", "validation")
 MAY_IMPORT = {
     "modules": (*BASE, "modules"),
@@ -28,6 +29,7 @@ MAY_IMPORT = {
     "orchestration": (*BASE, "orchestration"),
     "workflows": (*BASE, "modules", "synthetic", "orchestration", "workflows"),
     "harness": (*BASE, "harness"),
+    "store": (*BASE, "modules", "store"),
 }
 
 

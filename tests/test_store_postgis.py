@@ -9,13 +9,13 @@ local one). Without it, or without psycopg, these tests skip locally and fail in
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import require
 from test_store_reference import (
     assert_matches_reference,
     assert_same_rows,
@@ -35,33 +35,7 @@ from geoinfer_workflows.store import (
 )
 from geoinfer_workflows.synthetic.observations import START_T
 
-CI = os.environ.get("GEOINFER_CI") == "1"
-
-
-def _missing() -> str | None:
-    if importlib.util.find_spec("psycopg") is None:
-        return "psycopg is not installed: pip install -e '.[store]'"
-    dsn = os.environ.get(DSN_ENV, "")
-    if not dsn:
-        return (
-            f"{DSN_ENV} is not set: point it at a PostgreSQL + PostGIS server, or start "
-            'a local one with eval "$(scripts/start-postgis --env)"'
-        )
-    import psycopg
-
-    try:
-        with psycopg.connect(dsn, connect_timeout=10) as con:
-            con.execute("SELECT 1")
-    except psycopg.Error as exc:
-        return f"cannot connect to the server of {DSN_ENV}: {exc}"
-    return None
-
-
-_reason = _missing()
-if _reason:
-    if CI:
-        pytest.fail(f"CI needs this: {_reason}", pytrace=False)
-    pytest.skip(_reason, allow_module_level=True)
+require("postgis")
 
 import psycopg  # noqa: E402  (after the check above)
 
