@@ -82,9 +82,8 @@ def workflow_count(workflow: str, size: str) -> dict:
     return figures
 
 
-class WorkflowInstructions:
+class WorkflowInstructions(common.WorkflowBenchmark):
     params = (list(common.WORKFLOW_NAMES), SIZES)
-    param_names = ["workflow", "size"]
     timeout = COUNT_TIMEOUT_S + 60
     # The count is taken in setup (medians inside): one asv sample is enough.
     rounds = 1

@@ -25,9 +25,8 @@ SIZES = [size for size in common.WORKFLOW_SIZES if size != "seed"]
 RUNS = 5  # measured runs per process; the median is reported
 
 
-class WorkflowRssGrowth:
+class WorkflowRssGrowth(common.WorkflowBenchmark):
     params = (list(common.WORKFLOW_NAMES), SIZES)
-    param_names = ["workflow", "size"]
     # A fresh interpreter (~2 s) plus 1 warm-up + RUNS runs: ~3-6 s at standard.
     timeout = 300
     rounds = 1
@@ -37,7 +36,7 @@ class WorkflowRssGrowth:
     def setup(self, workflow: str, size: str) -> None:
         if platform.system() != "Linux":
             raise NotImplementedError("needs /proc/self/clear_refs (Linux)")
-        common.require_workflow(workflow)
+        super().setup(workflow, size)
         if not rss_growth.supported():
             raise NotImplementedError("the kernel's peak-RSS mark cannot be reset here")
 

@@ -1,6 +1,6 @@
 """The spatial store (geoinfer_workflows.store): bbox, radius, k-nearest, time window and the
 disease surveillance query, each with and without its index, on SQLite and PostGIS, at 1e5
-rows (1e6 opt-in: GEOINFER_BENCH_LARGE=1; loading it takes about a minute a back-end).
+rows (1e6 opt-in: GEOINFER_BENCH_PROFILE=large; loading it takes about a minute a back-end).
 
 The stores are loaded once per run (`setup_cache`, from the seeded builder below). Every
 `setup` checks the database's plan first: an indexed case whose plan misses its index

@@ -24,9 +24,7 @@ def _pipeline(workflow: str):
     return WORKFLOWS[workflow].pipeline
 
 
-class WorkflowRun:
-    params = (list(common.WORKFLOW_NAMES), list(common.WORKFLOW_SIZES))
-    param_names = ["workflow", "size"]
+class WorkflowRun(common.WorkflowBenchmark):
     timeout = 600
     # The workflows are single-threaded numpy/scipy (BLAS pinned to one thread), so CPU
     # time is the honest timer and ignores what else the shared VM is doing.
@@ -38,6 +36,7 @@ class WorkflowRun:
     warmup_time = 0.1
 
     def setup(self, workflow: str, size: str) -> None:
+        super().setup(workflow, size)
         compat.pin_row_blocks()
         self.pipeline = _pipeline(workflow)
         self.inputs = common.workflow_inputs(workflow, size)

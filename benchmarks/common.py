@@ -30,13 +30,29 @@ for _var, _value in THREAD_PINS.items():
 
 import numpy as np  # noqa: E402  (after the thread pins, before anything imports numpy)
 
-# Opt-in for the stress sizes (1e6+ records): GEOINFER_BENCH_LARGE=1 asv run ...
-LARGE = os.environ.get("GEOINFER_BENCH_LARGE", "") == "1"
+# Run profiles, as scikit-learn's asv_benchmarks: GEOINFER_BENCH_PROFILE=fast (`seed` and
+# small inputs: a first local look in minutes), regular (the default: what the history and
+# the pull-request gate measure) or large (adds the 1e6+ record sizes: the nightly stress
+# run; slow). The profile sets parameters, and asv files a graph by its parameters, so
+# the published history is always measured with `regular` (plus `large` where opted in).
+PROFILES = ("fast", "regular", "large")
+PROFILE = os.environ.get("GEOINFER_BENCH_PROFILE", "regular")
+if PROFILE not in PROFILES:
+    raise ValueError(f"GEOINFER_BENCH_PROFILE={PROFILE!r}: choose one of {', '.join(PROFILES)}")
+LARGE = PROFILE == "large"
 
 WORKFLOW_NAMES = ("basic", "disease_surveillance", "precision_farming", "climate_analysis")
-WORKFLOW_SIZES = ("seed", "standard", *(("large",) if LARGE else ()))
-CLUSTER_SIZES = (1_000, 10_000, 100_000)
-INGEST_ROWS = (100, 1_000, 10_000, 100_000, *((1_000_000,) if LARGE else ()))
+WORKFLOW_SIZES = {
+    "fast": ("seed",),
+    "regular": ("seed", "standard"),
+    "large": ("seed", "standard", "large"),
+}[PROFILE]
+CLUSTER_SIZES = (1_000, 10_000, *(() if PROFILE == "fast" else (100_000,)))
+INGEST_ROWS = {
+    "fast": (100, 1_000, 10_000),
+    "regular": (100, 1_000, 10_000, 100_000),
+    "large": (100, 1_000, 10_000, 100_000, 1_000_000),
+}[PROFILE]
 
 # Trackers have no statistics of their own in asv (a track_ result is one number, gated on
 # the factor alone), so each takes the median of several runs: one slow run cannot alarm.
@@ -80,6 +96,19 @@ def traced_peak_mib(fn: Callable[[], Any]) -> float:
     finally:
         tracemalloc.stop()
     return (peak - baseline) / MiB
+
+
+class WorkflowBenchmark:
+    """Base of the benchmarks parametrised by workflow and size: the parameters of the
+    profile, and the skip (asv's NotImplementedError) where the commit under test lacks
+    the workflow. A subclass narrows `params` where a size does not suit what it measures
+    and extends `setup`."""
+
+    params = (list(WORKFLOW_NAMES), list(WORKFLOW_SIZES))
+    param_names = ["workflow", "size"]
+
+    def setup(self, workflow: str, size: str) -> None:
+        require_workflow(workflow)
 
 
 def require_workflow(name: str) -> None:
