@@ -259,6 +259,9 @@ def test_deterministic_rows_are_judged_by_ratio_against_their_own_factor() -> No
     assert pr.classify(50.0, 50.6, None, None, memory) == "slower"
     # +2% of a 46 KiB peak is a few Python objects, not a memory finding.
     assert pr.classify(0.0457, 0.0466, None, None, memory) == "same"
+    stage = pr.row_kind("w.track_stage_instructions('basic.ingest', 'seed')")
+    assert pr.classify(244_722, 246_700, None, None, stage) == "same"  # A/A noise
+    assert pr.classify(244_722, 491_000, None, None, stage) == "slower"
     assert pr.classify(None, 1.0, None, None, memory) == "fixed"
     assert pr.classify(1.0, None, None, None, memory) == "failed"
 
