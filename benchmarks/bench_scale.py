@@ -1,5 +1,5 @@
 """The stress scale: one million points binned to H3 cells and clustered with kmeans, the
-scale the reference guide's stress test names (1M records). Seconds, not minutes."""
+scale the GEO-INFER benchmarking guide's stress test names (1M records). Seconds, not minutes."""
 
 from __future__ import annotations
 

@@ -2,7 +2,7 @@
 
 Columns are plain numpy arrays of equal length so that modules stay pure functions over
 arrays; `extra` carries domain columns (case disease, sensor id, ...) beside the canonical
-point schema of DESIGN.md: lat, lon, timestamp (int64 epoch seconds), value.
+point schema of the project's design: lat, lon, timestamp (int64 epoch seconds), value.
 """
 
 from __future__ import annotations

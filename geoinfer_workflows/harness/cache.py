@@ -1,6 +1,7 @@
 """Two-level cache for stage results: an in-memory LRU (L1) over a SQLite file (L2).
 
-What the reference guide's `IntelligentCache` got wrong, and what this does instead:
+What the GEO-INFER benchmarking guide's `IntelligentCache` (the guide is the project's
+brief, kept outside this repository) got wrong, and what this does instead:
 
 - Its "LRU" evicted the first key ever *inserted* (``next(iter(dict))``), whatever had
   been read since. `LRUCache` is a true LRU: a read moves the key to the most recent end

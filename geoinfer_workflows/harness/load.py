@@ -1,6 +1,7 @@
 """Load tester: N concurrent users calling one function, with latency percentiles.
 
-What the reference guide's `LoadTester` got wrong, and what this does instead:
+What the GEO-INFER benchmarking guide's `LoadTester` (the guide is the project's
+brief, kept outside this repository) got wrong, and what this does instead:
 
 - It could only drive coroutines, slept 10 ms after every operation (capping each user at
   <100 ops/s whatever the system could do), and reported no latency percentiles at all.

@@ -1,6 +1,7 @@
 """Process-level operation monitor: wall, CPU, RSS and I/O per tracked operation.
 
-What the reference guide's monitor got wrong, and what this one does instead:
+What the GEO-INFER benchmarking guide's monitor (the guide is the project's
+brief, kept outside this repository) got wrong, and what this one does instead:
 
 - It read *system-wide* memory and CPU (`virtual_memory`, `cpu_percent`): other processes'
   activity landed in our figures. Every figure here is this process's own.

@@ -1,6 +1,7 @@
 """Memory-bounded streaming over point CSV files larger than the memory budget.
 
-What the reference guide's `MemoryOptimizer` got wrong, and what this does instead: it
+What the GEO-INFER benchmarking guide's `MemoryOptimizer` (the guide is the project's
+brief, kept outside this repository) got wrong, and what this does instead: it
 built chunks as Python lists of rows and decided chunk sizes from *system-wide* memory
 percentages (other processes' memory changed our behaviour). Here a chunk is a fixed
 number of records parsed straight into numpy columns, so peak memory is set by
