@@ -112,8 +112,12 @@ class WorkflowBenchmark:
 
 
 def require_workflow(name: str) -> None:
-    """Skip (NotImplementedError, asv's convention) where the commit under test lacks it."""
-    from geoinfer_workflows.workflows import WORKFLOWS
+    """Skip (NotImplementedError, asv's convention) where the commit under test lacks it,
+    or cannot import its workflows at all (the project's first commits)."""
+    try:
+        from geoinfer_workflows.workflows import WORKFLOWS
+    except ImportError as exc:
+        raise NotImplementedError(f"no importable workflows at this commit: {exc}") from None
 
     if name not in WORKFLOWS:
         raise NotImplementedError(f"workflow {name!r} does not exist at this commit")
