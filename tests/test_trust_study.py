@@ -5,8 +5,9 @@ runs three pairs in a throwaway clone, with the same code and the same asv setti
 
 - A/A (a comment-only commit): no alarm from the gating trackers (instructions and
   traced memory, factor 1.005), which reproduce the base's value;
-- a 50% slowdown of the climate workflow's `qc` stage: flagged by `asv continuous`
-  (exit 1) and by the time benchmark at the PR factor (1.10);
+- a 50% slowdown of the climate workflow's `qc` stage: ~+50% instructions, flagged by
+  the instruction tracker; the time row is measured and reported, not asserted (timing
+  on a shared VM is advice, never a test's verdict);
 - a ~1% change in the instructions executed: flagged by the instruction tracker at its
   factor (1.005), with a ratio that shows it really is about 1%.
 
@@ -72,14 +73,19 @@ def test_a_comment_only_commit_raises_no_alarm_from_the_gating_trackers(workspac
 
 
 @pytest.mark.e2e
-def test_a_50_percent_slowdown_is_caught_by_time(workspace) -> None:
-    """At the PR factor (1.10) and with asv's statistics: A/A time ratios here reach
-    0.87-1.27, a +45-50% slowdown stays above 1.10 even at the bottom of that range."""
-    settings = study.Settings(bench=study.target_filter(["time"]), factor=1.10)
+def test_a_50_percent_slowdown_is_caught_by_instructions_and_reported_by_time(workspace) -> None:
+    """The planted ~50% slowdown really is ~50% more work (the instruction tracker, which
+    gates), and the time row reports it as advice. Its time verdict is not asserted: a
+    timed assertion on this shared VM fails when other work lands on the other core (a
+    +50% slowdown once read 1.28x and not significant while a PR trial ran beside it)."""
+    settings = study.Settings(bench=study.target_filter(["time", "instructions"]), factor=1.10)
     variant = _variant(workspace, "slow50", study.slowdown_patch(50, ROWS_50))
     trial = study.run_trial(workspace, settings, variant, 0)
-    assert trial.exit_status == 1, _describe(trial)  # asv continuous: "slower"
-    assert _flags(trial, "time") == ["+"], _describe(trial)
+    (instructions,) = [j for j in trial.judgements if j.kind == "instructions"]
+    assert 1.3 < instructions.ratio < 1.7, _describe(trial)
+    assert _flags(trial, "instructions") == ["+"], _describe(trial)
+    (time_row,) = [j for j in trial.judgements if j.kind == "time"]
+    assert time_row.ratio is not None and time_row.ratio > 0, _describe(trial)
 
 
 @pytest.mark.e2e
