@@ -63,6 +63,13 @@ def counting_key(workflow: str, size: str) -> str:
     return digest.hexdigest()
 
 
+def count_now(workflow: str, size: str, timeout: float = COUNT_TIMEOUT_S) -> dict:
+    """{"median": n, "stages": {name: n}}, counted under valgrind with the suite's
+    settings for `size`, never from the cache."""
+    count = callgrind.count_instructions(workflow, size, timeout=timeout, **COUNTING[size])
+    return {"median": count.median, "stages": count.stages}
+
+
 def workflow_count(workflow: str, size: str) -> dict:
     """{"median": n, "stages": {name: n}} of one workflow at one size, counted once per
     package content. Raises NotImplementedError (asv's skip) without valgrind or where
@@ -73,8 +80,7 @@ def workflow_count(workflow: str, size: str) -> dict:
     cached = CACHE_DIR / f"{counting_key(workflow, size)}.json"
     if cached.is_file():
         return json.loads(cached.read_text())
-    count = callgrind.count_instructions(workflow, size, timeout=COUNT_TIMEOUT_S, **COUNTING[size])
-    figures = {"median": count.median, "stages": count.stages}
+    figures = count_now(workflow, size)
     CACHE_DIR.mkdir(parents=True, exist_ok=True)
     partial = cached.with_suffix(f".{os.getpid()}.tmp")
     partial.write_text(json.dumps(figures))

@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import require
 
-from benchmarks import bench_instructions, callgrind, common
+from benchmarks import bench_instructions, common
 
 ROOT = Path(__file__).resolve().parents[1]
 # Between two processes: `standard` counts repeat to ~0.01%; `seed` runs are ~1e6-3e7
@@ -36,11 +36,7 @@ def _count_every_workflow() -> dict[str, dict]:
     pairs = [(w, s) for w in common.WORKFLOW_NAMES for s in bench_instructions.SIZES]
 
     def count(pair: tuple[str, str]) -> dict:
-        workflow, size = pair
-        result = callgrind.count_instructions(
-            workflow, size, timeout=600, **bench_instructions.COUNTING[size]
-        )
-        return {"median": result.median, "stages": result.stages}
+        return bench_instructions.count_now(*pair, timeout=600)
 
     with ThreadPoolExecutor(2) as pool:
         return {f"{w}/{s}": c for (w, s), c in zip(pairs, pool.map(count, pairs), strict=True)}
