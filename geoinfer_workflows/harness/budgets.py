@@ -404,21 +404,16 @@ def _check_asv_budget(
     if not isinstance(names, list):
         raise BudgetError(f"benchmarks.json: param_names of {budget.benchmark} is not a list")
     unit = str(spec.get("unit") or "")
+    limit = budget.limit
+
+    def verdict(label: str, state: str, figure: float | None, detail: str) -> BudgetVerdict:
+        return BudgetVerdict(label, state, figure, limit.max, limit.min, unit, limit.why, detail)
+
     verdicts = []
     for rfile in results:
         if budget.benchmark not in rfile.results:
-            verdicts.append(
-                BudgetVerdict(
-                    budget.benchmark,
-                    "ERROR",
-                    None,
-                    budget.limit.max,
-                    budget.limit.min,
-                    unit,
-                    budget.limit.why,
-                    f"not in {rfile.path.name} (not run at commit {rfile.commit_hash[:8]})",
-                )
-            )
+            detail = f"not in {rfile.path.name} (not run at commit {rfile.commit_hash[:8]})"
+            verdicts.append(verdict(budget.benchmark, "ERROR", None, detail))
             continue
         result, values = rfile.results[budget.benchmark]
         if len(values) != len(names):
@@ -431,32 +426,10 @@ def _check_asv_budget(
             value = None if result is None or index >= len(result) else result[index]
             figure = _finite(value)
             if figure is None:
-                state = _no_figure(value)
-                verdicts.append(
-                    BudgetVerdict(
-                        label,
-                        "ERROR",
-                        None,
-                        budget.limit.max,
-                        budget.limit.min,
-                        unit,
-                        budget.limit.why,
-                        f"no figure: the benchmark {state} in {rfile.path.name}",
-                    )
-                )
+                detail = f"no figure: the benchmark {_no_figure(value)} in {rfile.path.name}"
+                verdicts.append(verdict(label, "ERROR", None, detail))
                 continue
-            verdicts.append(
-                BudgetVerdict(
-                    label,
-                    budget.limit.judge(figure),
-                    figure,
-                    budget.limit.max,
-                    budget.limit.min,
-                    unit,
-                    budget.limit.why,
-                    rfile.path.name,
-                )
-            )
+            verdicts.append(verdict(label, limit.judge(figure), figure, rfile.path.name))
     return verdicts
 
 
