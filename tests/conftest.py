@@ -111,7 +111,7 @@ class FakeClock:
 def sqlite_cache(path: Path, **options: object):
     """A SQLiteCache at `path` on a FakeClock, with one-hour entries and room for 1,000
     unless `options` say otherwise."""
-    from geoinfer_workflows.harness.cache import SQLiteCache
+    from geoinfer_workflows.orchestration.cache import SQLiteCache
 
     defaults: dict[str, object] = {"ttl_seconds": 3600, "max_entries": 1000, "clock": FakeClock()}
     return SQLiteCache(path, **{**defaults, **options})  # type: ignore[arg-type]

@@ -17,7 +17,7 @@ import pytest
 from conftest import FakeClock, sqlite_cache
 
 from geoinfer_workflows.errors import ParameterError
-from geoinfer_workflows.harness.cache import SQLiteCache, decode_value, encode_value
+from geoinfer_workflows.orchestration.cache import SQLiteCache, decode_value, encode_value
 
 
 def _cache(path: Path, **kwargs: object) -> SQLiteCache:

@@ -19,9 +19,9 @@ ROOT = Path(geoinfer_workflows.__file__).parent
 TOP = "geoinfer_workflows"
 # Each layer and the layers it may import (docs/architecture.md draws them): the base
 # (errors, the point table, parameter validation) under the GEO-INFER modules, the
-# synthetic inputs, the orchestration and the spatial store; the workflows over those;
-# the harness apart from the workflows (it measures any callable); the command line over
-# everything.
+# synthetic inputs, the orchestration (with the opt-in cache a run may be given) and the
+# spatial store; the workflows over those; the harness apart from the workflows (it
+# measures any callable); the command line over everything.
 BASE = ("errors", "table", "validation")
 MAY_IMPORT = {
     "modules": (*BASE, "modules"),
@@ -37,7 +37,8 @@ MAY_IMPORT = {
     ("old", "new"),
     [
         ("geoinfer_workflows.modules.data", "modules.ingest"),
-        ("geoinfer_workflows.perf", "harness (monitor, load, budgets, cache), orchestration"),
+        ("geoinfer_workflows.perf", "harness (monitor, load, budgets), orchestration"),
+        ("geoinfer_workflows.harness.cache", "orchestration.cache"),
         ("geoinfer_workflows.data", "synthetic"),
         ("geoinfer_workflows.orchestrator", "orchestration.pipeline"),
     ],

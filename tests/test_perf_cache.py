@@ -17,7 +17,7 @@ import pytest
 from conftest import FakeClock, sqlite_cache
 
 from geoinfer_workflows.errors import GeoInferError, ParameterError
-from geoinfer_workflows.harness.cache import (
+from geoinfer_workflows.orchestration.cache import (
     LRUCache,
     SQLiteCache,
     TwoLevelCache,

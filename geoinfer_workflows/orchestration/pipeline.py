@@ -3,6 +3,9 @@
 A stage is a named function of the shared context (a dict of everything earlier stages
 produced) that returns the new entries it adds. Each stage is timed in wall and process
 CPU seconds, so a regression in a workflow points at the module that caused it.
+
+A run may be given a cache (`orchestration.cache`): the computations its stages wrap in
+`cache.memoize` are then reused across runs; without one, every stage computes as before.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+from geoinfer_workflows.orchestration.cache import CacheLike, using_cache
 
 Context = dict[str, Any]
 StageFn = Callable[[Context], Mapping[str, Any]]
@@ -63,7 +68,17 @@ class Pipeline:
         """Distinct GEO-INFER modules in first-use order (the guide's 'modules' count)."""
         return tuple(dict.fromkeys(stage.module for stage in self.stages))
 
-    def run(self, inputs: Mapping[str, Any]) -> WorkflowResult:
+    def run(self, inputs: Mapping[str, Any], *, cache: CacheLike | None = None) -> WorkflowResult:
+        """Run the stages in order over a context that starts as `inputs`.
+
+        `cache` (optional, e.g. an `LRUCache` a service keeps between requests) is where
+        the stages' memoised computations are looked up and stored during this run; the
+        results are the same with or without it.
+        """
+        with using_cache(cache):
+            return self._run(inputs)
+
+    def _run(self, inputs: Mapping[str, Any]) -> WorkflowResult:
         context: Context = dict(inputs)
         timings = []
         for stage in self.stages:

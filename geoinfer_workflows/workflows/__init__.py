@@ -6,6 +6,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from geoinfer_workflows.errors import UnknownWorkflowError
+from geoinfer_workflows.orchestration.cache import CacheLike
 from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, WorkflowResult
 from geoinfer_workflows.synthetic import Size, check_size
 from geoinfer_workflows.workflows import (
@@ -24,8 +25,10 @@ class Workflow:
     make_inputs: Callable[[Size, int], Context]
     reference_s: float  # the guide's timing of the reference example at `seed` size
 
-    def run(self, size: Size = "standard", seed: int = 0) -> WorkflowResult:
-        return self.pipeline.run(self.make_inputs(check_size(size), seed))
+    def run(
+        self, size: Size = "standard", seed: int = 0, *, cache: CacheLike | None = None
+    ) -> WorkflowResult:
+        return self.pipeline.run(self.make_inputs(check_size(size), seed), cache=cache)
 
 
 WORKFLOWS: dict[str, Workflow] = {
@@ -66,9 +69,12 @@ def get_workflow(name: str) -> Workflow:
         ) from None
 
 
-def run_workflow(name: str, size: Size = "standard", seed: int = 0) -> WorkflowResult:
-    """Build the workflow's seeded input at `size` and run it; the result carries timings."""
-    return get_workflow(name).run(size, seed)
+def run_workflow(
+    name: str, size: Size = "standard", seed: int = 0, *, cache: CacheLike | None = None
+) -> WorkflowResult:
+    """Build the workflow's seeded input at `size` and run it; the result carries timings.
+    `cache` (optional) reuses the stages' memoised computations across runs."""
+    return get_workflow(name).run(size, seed, cache=cache)
 
 
 __all__ = ["WORKFLOWS", "Workflow", "get_workflow", "run_workflow"]

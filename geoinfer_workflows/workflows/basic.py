@@ -10,6 +10,7 @@ import numpy as np
 
 from geoinfer_workflows.modules import api, space, temporal
 from geoinfer_workflows.modules.ingest import ingest_columns
+from geoinfer_workflows.orchestration.cache import memoize
 from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, Stage
 from geoinfer_workflows.synthetic import Size, generate_observations
 
@@ -28,7 +29,8 @@ def ingest(ctx: Context) -> dict[str, Any]:
 
 def bin_cells(ctx: Context) -> dict[str, Any]:
     table = ctx["table"]
-    return {"cells": space.h3_cells(table.lat, table.lon, H3_RESOLUTION)}
+    cells = memoize("basic.cells/1", space.h3_cells, table.lat, table.lon, H3_RESOLUTION)
+    return {"cells": cells}
 
 
 def daily_aggregates(ctx: Context) -> dict[str, Any]:

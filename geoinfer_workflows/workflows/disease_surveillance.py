@@ -14,6 +14,7 @@ import numpy as np
 from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.modules import api, bayes, health, risk, space, temporal
 from geoinfer_workflows.modules.ingest import ingest_columns
+from geoinfer_workflows.orchestration.cache import memoize
 from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, Stage
 from geoinfer_workflows.synthetic import Size, generate_disease_cases
 from geoinfer_workflows.synthetic.disease import DISEASES, H3_RESOLUTION, N_DAYS, START_T
@@ -51,7 +52,9 @@ def bin_cells(ctx: Context) -> dict[str, Any]:
     """Cases to H3 cells, matched to the study area (the population surface's cells)."""
     table = ctx["table"]
     area = ctx["population_cells"]
-    case_cells = space.h3_cells(table.lat, table.lon, H3_RESOLUTION)
+    case_cells = memoize(
+        "disease.case_cells/1", space.h3_cells, table.lat, table.lon, H3_RESOLUTION
+    )
     slot = np.searchsorted(area, case_cells).clip(max=area.size - 1)
     inside = area[slot] == case_cells
     return {"case_cell": np.where(inside, slot, -1)}

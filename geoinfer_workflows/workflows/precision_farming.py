@@ -13,6 +13,7 @@ import numpy as np
 
 from geoinfer_workflows.modules import ag, api, iot, space, temporal
 from geoinfer_workflows.modules.ingest import ingest_columns
+from geoinfer_workflows.orchestration.cache import memoize
 from geoinfer_workflows.orchestration.engines import map_row_blocks
 from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, Stage
 from geoinfer_workflows.synthetic import Size, generate_farm
@@ -88,7 +89,9 @@ def drying_trend(ctx: Context) -> dict[str, Any]:
 def moisture_grid(ctx: Context) -> dict[str, Any]:
     stats = ctx["sensor_stats"]
     good = np.isfinite(stats.mean) & ~ctx["faulty_sensor"]
-    grid = space.idw(
+    grid = memoize(
+        "precision_farming.moisture_grid/1",
+        space.idw,
         ctx["sensor_lat"][good],
         ctx["sensor_lon"][good],
         stats.mean[good],
