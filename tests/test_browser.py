@@ -119,6 +119,18 @@ def wait_for(driver: webdriver.Chrome, script: str, what: str):
         pytest.fail(f"page never showed {what} (url {driver.current_url}; see {shot})")
 
 
+def graph_series(driver: webdriver.Chrome, what: str, *, min_lines: int = 1) -> list:
+    """Wait until the page's graph (asv's flot plot) draws at least `min_lines` lines;
+    then [label, number of points with a value] for each line."""
+    script = (
+        "var p = $('#main-graph').data('plot'); if (!p) return null;"
+        " var s = p.getData().map(function(s) { return [s.label,"
+        " s.data.filter(function(d) { return d[1] !== null; }).length]; });"
+        f" return s.length >= {min_lines:d} ? s : null;"
+    )
+    return wait_for(driver, script, what)
+
+
 def requested_urls(driver: webdriver.Chrome) -> set[str]:
     """Every URL the page asked for since the last call (Chromium's network log)."""
     urls = set()
@@ -201,14 +213,7 @@ def test_workflow_graph_has_points(browser, history: PlantedHistory) -> None:
     graph = f"index.html#{CPU_BENCH}?p-workflow=%27basic%27&p-size=%27seed%27"
     with serve(html) as base:
         open_page(browser, base + graph)
-        series = wait_for(
-            browser,
-            "var p = $('#main-graph').data('plot'); if (!p) return null;"
-            " var s = p.getData().map(function(s) { return [s.label,"
-            " s.data.filter(function(d) { return d[1] !== null; }).length]; });"
-            " return s.length >= 2 ? s : null;",
-            "graph series",
-        )
+        series = graph_series(browser, "graph series", min_lines=2)
         assert browser.save_screenshot(str(ARTIFACTS / "workflow-graph.png"))
         errors = console_errors(browser)
     points = {label: n for label, n in series}

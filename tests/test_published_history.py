@@ -18,7 +18,13 @@ import pytest
 from conftest import require
 
 require("asv", "chromium")
-from test_browser import browser, console_errors, open_page, serve, wait_for  # noqa: E402, F401
+from test_browser import (  # noqa: E402, F401
+    browser,
+    console_errors,
+    graph_series,
+    open_page,
+    serve,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -41,14 +47,7 @@ MEASURED_CODE = ("geoinfer_workflows/", "benchmarks/")
 def _points_on_machine(driver, base: str, benchmark: str, workflow: str) -> int:
     page = f"index.html#{benchmark}?p-workflow={quote(repr(workflow))}&p-size=%27seed%27"
     open_page(driver, base + page)
-    series = wait_for(
-        driver,
-        "var p = $('#main-graph').data('plot'); if (!p) return null;"
-        " var s = p.getData().map(function(s) { return [s.label,"
-        " s.data.filter(function(d) { return d[1] !== null; }).length]; });"
-        " return s.length ? s : null;",
-        f"graph of {benchmark} {workflow}",
-    )
+    series = graph_series(driver, f"graph of {benchmark} {workflow}")
     assert not console_errors(driver)
     # With one machine in the history asv labels a line by its parameters only.
     lines = [n for label, n in series if f"machine-{MACHINE};" in label or "machine-" not in label]
