@@ -40,6 +40,25 @@ def ndvi(red: np.ndarray, nir: np.ndarray) -> np.ndarray:
     a nonsensical pixel). Atmospherically corrected reflectances can be slightly negative
     over dark targets, which pushes the ratio past +-1: it is clipped back, because the
     index is bounded by definition.
+
+    Parameters
+    ----------
+    red, nir : array_like
+        Red and near-infrared reflectances, same shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 NDVI of that shape.
+
+    Examples
+    --------
+    Vigorous canopy, bare soil, and a pixel with no signal:
+
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import ag
+    >>> ag.ndvi(np.array([0.1, 0.05, 0.0]), np.array([0.5, 0.05, 0.0])).round(3).tolist()
+    [0.667, 0.0, nan]
     """
     r, n = _band(red, "red"), _band(nir, "nir")
     total = n + r
@@ -53,6 +72,26 @@ def savi(red: np.ndarray, nir: np.ndarray, L: float = 0.5) -> np.ndarray:
     The soil term L damps the soil-brightness signal that dominates NDVI over sparse
     canopies (L=0.5 is Huete's intermediate-cover value; L=0 gives NDVI). Same NaN and
     clipping rules as `ndvi`.
+
+    Parameters
+    ----------
+    red, nir : array_like
+        Red and near-infrared reflectances, same shape.
+    L : float
+        Soil adjustment (>= 0).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 SAVI of that shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import ag
+    >>> red, nir = np.array([0.1]), np.array([0.5])
+    >>> ag.savi(red, nir).round(3).tolist(), ag.savi(red, nir, L=0.0).round(3).tolist()
+    ([0.545], [0.667])
     """
     check_non_negative_float(L, "L", note="a soil factor, usually 0..1")
     r, n = _band(red, "red"), _band(nir, "nir")
@@ -68,6 +107,24 @@ def zone_features(*columns: np.ndarray) -> np.ndarray:
     same grid line up pixel by pixel). Means and deviations come from each column's finite
     values; non-finite entries stay NaN, and `management_zones` leaves those rows
     unlabelled. A constant column carries no information and becomes all zeros.
+
+    Parameters
+    ----------
+    *columns : array_like
+        One array per feature, all of the same size.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64, shape (size, number of columns).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import ag
+    >>> features = ag.zone_features(np.array([0.1, 0.2, 0.3]), np.array([0.5, np.nan, 0.7]))
+    >>> features.round(3).tolist()
+    [[-1.225, -1.0], [-0.0, nan], [1.225, 1.0]]
     """
     if not columns:
         raise ParameterError("zone_features needs at least one feature column")
@@ -109,6 +166,33 @@ def management_zones(
     Zones are renumbered by the mean of the first feature (zone 0 lowest), so with soil
     moisture first, zone 0 is the driest, and labels are stable across seeds and runs
     instead of following k-means' arbitrary cluster order.
+
+    Parameters
+    ----------
+    features : array_like, shape (n, d)
+        Feature rows, e.g. from `zone_features`; rows with a NaN are not labelled.
+    n_zones : int
+        Number of zones (>= 1).
+    seed : int
+        Seed of the row sample and of k-means.
+    fit_rows : int
+        At most this many rows fit the centres (>= 1).
+
+    Returns
+    -------
+    numpy.ndarray
+        int64 zone per row, -1 where a feature is missing.
+
+    Examples
+    --------
+    A dry, sparse pair of pixels, a wet, green pair, and a pixel without moisture:
+
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import ag
+    >>> moisture = np.array([0.10, 0.12, 0.30, 0.32, np.nan])
+    >>> greenness = np.array([0.20, 0.22, 0.80, 0.82, 0.50])
+    >>> ag.management_zones(ag.zone_features(moisture, greenness), 2).tolist()
+    [0, 0, 1, 1, -1]
     """
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] == 0:
@@ -147,6 +231,32 @@ def irrigation_need_mm(
     MAD * TAW (before that the crop is not stressed and watering wastes water), and then
     refills the whole deficit Dr. Wetter than field capacity needs nothing; a missing
     reading (NaN) gives NaN, so a dead sensor is not mistaken for a wet field.
+
+    Parameters
+    ----------
+    soil_moisture : array_like
+        Volumetric water content theta (m3/m3); NaN for a missing reading.
+    field_capacity, wilting_point : float
+        FC and WP (m3/m3), 0 <= WP < FC.
+    root_depth_mm : float
+        Depth of the root zone (> 0).
+    mad : float
+        Management-allowed depletion, a fraction of TAW in [0, 1].
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 millimetres of water, of the input's shape.
+
+    Examples
+    --------
+    With the defaults TAW is 60 mm and irrigation starts past 30 mm of depletion: 0.30
+    (6 mm depleted) needs nothing, 0.20 (36 mm) needs all 36 mm:
+
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import ag
+    >>> ag.irrigation_need_mm(np.array([0.30, 0.20, 0.35, np.nan])).round(6).tolist()
+    [0.0, 36.0, 0.0, nan]
     """
     _check_soil_parameters(field_capacity, wilting_point, root_depth_mm, mad)
     theta = _band(soil_moisture, "soil_moisture")

@@ -17,7 +17,25 @@ __all__ = ["feature_collection", "to_json_value"]
 
 
 def to_json_value(array: np.ndarray) -> list[Any]:
-    """A numpy column as a JSON-ready list: floats rounded to 6 digits, NaN/inf as None."""
+    """A numpy column as a JSON-ready list: floats rounded to 6 digits, NaN/inf as None.
+
+    Parameters
+    ----------
+    array : numpy.ndarray
+        A 1-D column (numbers, booleans or strings; uint64 H3 ids become hex strings).
+
+    Returns
+    -------
+    list
+        Python values `json.dumps` writes as valid JSON (no NaN).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import api
+    >>> api.to_json_value(np.array([1.23456789, np.nan, np.inf])), api.to_json_value(np.arange(2))
+    ([1.234568, None, None], [0, 1])
+    """
     array = np.asarray(array)
     if array.dtype.kind == "f":
         finite = np.isfinite(array)
@@ -37,7 +55,36 @@ def feature_collection(
     *,
     metadata: Mapping[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """GeoJSON FeatureCollection of points (RFC 7946: coordinates are [lon, lat])."""
+    """GeoJSON FeatureCollection of points (RFC 7946: coordinates are [lon, lat]).
+
+    Parameters
+    ----------
+    lat, lon : array_like, shape (n,)
+        Point positions, degrees.
+    properties : mapping of str to array_like
+        One column of n values per property (written with `to_json_value`).
+    metadata : mapping, optional
+        JSON-ready values stored beside the features, under "metadata".
+
+    Returns
+    -------
+    dict
+        The collection, ready for `json.dumps`.
+
+    Examples
+    --------
+    >>> import json
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import api
+    >>> collection = api.feature_collection(
+    ...     np.array([1.5]), np.array([2.5]), {"cases": np.array([3])}, metadata={"source": "demo"}
+    ... )
+    >>> feature = collection["features"][0]
+    >>> print(json.dumps(feature["geometry"]), json.dumps(feature["properties"]))
+    {"type": "Point", "coordinates": [2.5, 1.5]} {"cases": 3}
+    >>> collection["metadata"]
+    {'source': 'demo'}
+    """
     n = len(lat)
     if len(lon) != n or any(len(col) != n for col in properties.values()):
         raise ParameterError("feature_collection: lat, lon and every property need equal length")

@@ -66,6 +66,32 @@ def eb_global(counts: np.ndarray, population: np.ndarray) -> np.ndarray:
     with w_i = a / (a + m / b_i). Cells without population get the prior mean (their
     posterior without data) and do not count in mean(b_i). For 2-D input every week
     (column) has its own prior.
+
+    Parameters
+    ----------
+    counts : array_like, shape (n_cells,) or (n_cells, n_weeks)
+        Case counts e (finite, non-negative).
+    population : array_like
+        People at risk b, per cell or per cell-week (as `health.align_population`); a cell
+        with cases must have population.
+
+    Returns
+    -------
+    numpy.ndarray
+        Smoothed rates per person, float64, of the counts' shape.
+
+    Examples
+    --------
+    The two cells of 200 people move most of the way to the study-area rate (255 per
+    100,000), the two of 20,000 people barely move:
+
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import bayes
+    >>> counts, population = np.array([0, 3, 40, 60]), np.array([200, 200, 20_000, 20_000])
+    >>> (counts / population * 1e5).round(1).tolist()
+    [0.0, 1500.0, 200.0, 300.0]
+    >>> (bayes.eb_global(counts, population) * 1e5).round(1).tolist()
+    [239.9, 328.2, 207.6, 293.8]
     """
     e, b = _validated(counts, population)
     rate = _raw_rate(e, b)
@@ -91,6 +117,34 @@ def eb_local(
     sparse product or one pass over W's non-zeros (the squared deviations are summed
     per non-zero, not by expanding the square, so no cancellation). A neighbourhood
     without population falls back on the global rate with no prior variance.
+
+    Parameters
+    ----------
+    counts : array_like, shape (n_cells,) or (n_cells, n_weeks)
+        Case counts e (finite, non-negative).
+    population : array_like
+        People at risk b, per cell or per cell-week (as `health.align_population`).
+    W : sparse matrix or array_like, shape (n_cells, n_cells)
+        Spatial weights (`risk.distance_band_weights`, `risk.knn_weights`); only which
+        cells are linked is used.
+
+    Returns
+    -------
+    numpy.ndarray
+        Smoothed rates per person, float64, of the counts' shape.
+
+    Examples
+    --------
+    Four cells in a row: the small cell 1 (1,500 per 100,000 on 3 cases) shrinks towards
+    its neighbourhood, which its populous neighbour 2 dominates:
+
+    >>> import numpy as np
+    >>> from scipy import sparse
+    >>> from geoinfer_workflows.modules import bayes
+    >>> W = sparse.csr_matrix((np.ones(6), ([0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2])), shape=(4, 4))
+    >>> counts, population = np.array([0, 3, 40, 60]), np.array([200, 200, 20_000, 20_000])
+    >>> (bayes.eb_local(counts, population, W) * 1e5).round(1).tolist()
+    [500.0, 359.5, 207.5, 275.0]
     """
     e, b = _validated(counts, population)
     n = e.shape[0]

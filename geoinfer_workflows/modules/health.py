@@ -53,6 +53,34 @@ def cell_week_counts(
     `t0` defaults to the earliest report, so week 0 always holds data; pass it explicitly
     to align several batches on the same week grid. `n_weeks` fixes the grid width (e.g.
     to include trailing weeks with no reports, which surveillance must see as zeros).
+
+    Parameters
+    ----------
+    cells : array_like, shape (n,)
+        Cell id of each report (e.g. H3 cells from `space.h3_cells`).
+    t : array_like of int, shape (n,)
+        Report time, epoch seconds.
+    t0 : int, optional
+        Start of week 0, epoch seconds (default: the earliest report).
+    n_weeks : int, optional
+        Number of weeks in the grid (default: up to the week of the latest report).
+
+    Returns
+    -------
+    CellWeekCounts
+        The sorted unique cells, an int64 (cell x week) count grid and `week0`.
+
+    Examples
+    --------
+    Cell 7 has reports in weeks 0 and 2, cell 3 one report in week 1:
+
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import health
+    >>> day = 86_400
+    >>> t = np.array([0, day, 8 * day, 15 * day])
+    >>> grid = health.cell_week_counts(np.array([7, 7, 3, 7]), t)
+    >>> grid.cells.tolist(), grid.counts.tolist(), grid.totals.tolist()
+    ([3, 7], [[0, 1, 0], [2, 0, 1]], [1, 3])
     """
     cells = np.asarray(cells)
     t = np.asarray(t)
@@ -102,6 +130,31 @@ def align_population(counts: np.ndarray, population: np.ndarray) -> tuple[np.nda
     For 2-D counts (cell x week, or cell x any other axis of separate cross-sections) a
     population of shape (n_cells,) or (n_cells, 1) is reused along the second axis; a
     population of the counts' own shape is used as is. Anything else is a caller mistake.
+
+    Parameters
+    ----------
+    counts : array_like, shape (n_cells,) or (n_cells, n_weeks)
+        Finite, non-negative case counts.
+    population : array_like, shape (n_cells,), (n_cells, 1) or that of `counts`
+        Finite, non-negative people at risk.
+
+    Returns
+    -------
+    counts, population : numpy.ndarray
+        Both float64, of the counts' shape.
+
+    Raises
+    ------
+    ParameterError
+        For NaN/inf or negative values, or shapes that do not line up.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import health
+    >>> counts, population = health.align_population([[1, 2], [3, 4]], [100, 200])
+    >>> population.tolist()
+    [[100.0, 100.0], [200.0, 200.0]]
     """
     c = _as_nonnegative("counts", counts)
     p = _as_nonnegative("population", population)
@@ -125,7 +178,27 @@ def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
 
 
 def rates(counts: np.ndarray, population: np.ndarray, *, per: float = 100_000.0) -> np.ndarray:
-    """Crude rates per `per` people; NaN where nobody is at risk (the rate is undefined)."""
+    """Crude rates per `per` people; NaN where nobody is at risk (the rate is undefined).
+
+    Parameters
+    ----------
+    counts, population : array_like
+        Case counts and people at risk (shapes as `align_population` accepts).
+    per : float
+        The rate's denominator (> 0): 100,000 people by default.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 rates of the counts' shape.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import health
+    >>> health.rates(np.array([5, 0, 2]), np.array([10_000, 5_000, 0])).tolist()
+    [50.0, 0.0, nan]
+    """
     check_positive_float(per, "per", note="the rate's multiplier")
     c, p = align_population(counts, population)
     return _safe_divide(c * per, p)
@@ -138,6 +211,25 @@ def expected_counts(counts: np.ndarray, population: np.ndarray) -> np.ndarray:
     2-D (cell x week): E_it = P_it * sum_i(C_it) / sum_i(P_it), i.e. each week uses that
     week's own overall rate, so a study-wide epidemic wave raises every cell's expectation
     and only cells departing from the wave stand out.
+
+    Parameters
+    ----------
+    counts, population : array_like
+        Case counts and people at risk (shapes as `align_population` accepts).
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 expected counts of the counts' shape.
+
+    Examples
+    --------
+    Two cells of equal population share the study area's 40 cases equally:
+
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import health
+    >>> health.expected_counts(np.array([10, 30]), np.array([1_000, 1_000])).tolist()
+    [20.0, 20.0]
     """
     c, p = align_population(counts, population)
     total_p = p.sum(axis=0)
@@ -150,7 +242,25 @@ def expected_counts(counts: np.ndarray, population: np.ndarray) -> np.ndarray:
 
 
 def standardized_ratio(observed: np.ndarray, expected: np.ndarray) -> np.ndarray:
-    """Standardised incidence ratio O/E (1 = as expected); NaN where E == 0."""
+    """Standardised incidence ratio O/E (1 = as expected); NaN where E == 0.
+
+    Parameters
+    ----------
+    observed, expected : array_like
+        Observed counts and expected counts (`expected_counts`), same shape.
+
+    Returns
+    -------
+    numpy.ndarray
+        float64 ratios.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import health
+    >>> health.standardized_ratio(np.array([10, 30, 1]), np.array([20.0, 20.0, 0.0])).tolist()
+    [0.5, 1.5, nan]
+    """
     o = _as_nonnegative("observed", observed)
     e = _as_nonnegative("expected", expected)
     if o.shape != e.shape:

@@ -46,7 +46,26 @@ class SensorStats:
 
 
 def iter_chunks(n_rows: int, chunk_rows: int) -> Iterator[slice]:
-    """Consecutive slices of at most `chunk_rows` rows covering range(n_rows) exactly once."""
+    """Consecutive slices of at most `chunk_rows` rows covering range(n_rows) exactly once.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows to cover (>= 0).
+    chunk_rows : int
+        Rows per slice (>= 1); the last slice may be shorter.
+
+    Yields
+    ------
+    slice
+        The next block of rows.
+
+    Examples
+    --------
+    >>> from geoinfer_workflows.modules import iot
+    >>> [(s.start, s.stop) for s in iot.iter_chunks(5, 2)]
+    [(0, 2), (2, 4), (4, 5)]
+    """
     n_rows = check_int(n_rows, "n_rows", 0)
     chunk_rows = check_int(chunk_rows, "chunk_rows", 1, note="a float size would change chunking")
     for start in range(0, n_rows, chunk_rows):
@@ -71,7 +90,24 @@ class StreamingAggregator:
         self._last_t = np.full(n, _NO_TIME, dtype=np.int64)
 
     def update(self, sensor_id: np.ndarray, t: np.ndarray, value: np.ndarray) -> None:
-        """Fold one chunk of readings into the accumulators (any chunk size, even empty)."""
+        """Fold one chunk of readings into the accumulators (any chunk size, even empty).
+
+        Parameters
+        ----------
+        sensor_id, t, value : array_like, shape (n,)
+            Sensor in [0, n_sensors), epoch seconds and reading (NaN counts as missing).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from geoinfer_workflows.modules import iot
+        >>> aggregator = iot.StreamingAggregator(2)
+        >>> sensor, t = np.array([0, 0, 1]), np.array([0, 60, 0])
+        >>> aggregator.update(sensor, t, np.array([0.2, 0.3, np.nan]))
+        >>> aggregator.update(np.array([], dtype=int), np.array([], dtype=int), np.array([]))
+        >>> aggregator.n_rows, aggregator.result().count.tolist()
+        (3, [2, 0])
+        """
         sid, times, vals = self._validate(sensor_id, t, value)
         self.n_rows += sid.size
         ok = np.isfinite(vals)
@@ -92,6 +128,22 @@ class StreamingAggregator:
 
         Chan et al.'s pairwise merge, the same algebra `update` applies to a chunk: blocks
         of a stream aggregated on different workers combine exactly (up to rounding).
+
+        Parameters
+        ----------
+        other : StreamingAggregator
+            An aggregator of the same number of sensors (left unchanged).
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from geoinfer_workflows.modules import iot
+        >>> first, second = iot.StreamingAggregator(1), iot.StreamingAggregator(1)
+        >>> first.update(np.array([0, 0]), np.array([0, 60]), np.array([1.0, 2.0]))
+        >>> second.update(np.array([0]), np.array([120]), np.array([6.0]))
+        >>> first.merge(second)
+        >>> first.result().mean.tolist(), first.result().last_t.tolist()
+        ([3.0], [120.0])
         """
         if not isinstance(other, StreamingAggregator) or other.n_sensors != self.n_sensors:
             raise ParameterError("merge needs another StreamingAggregator of the same sensors")
@@ -194,7 +246,24 @@ class StreamingAggregator:
         )
 
     def result(self, *, ddof: int = 0) -> SensorStats:
-        """Statistics of everything seen so far (the aggregator can keep updating after)."""
+        """Statistics of everything seen so far (the aggregator can keep updating after).
+
+        Returns
+        -------
+        SensorStats
+            Per-sensor count, missing, mean, std (population), min, max, last value and time;
+            NaN statistics for a sensor with no valid reading.
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from geoinfer_workflows.modules import iot
+        >>> aggregator = iot.StreamingAggregator(2)
+        >>> aggregator.update(np.array([0, 0]), np.array([0, 60]), np.array([0.2, 0.3]))
+        >>> stats = aggregator.result()
+        >>> stats.mean.round(3).tolist(), stats.std.round(3).tolist(), stats.max.tolist()
+        ([0.25, nan], [0.05, nan], [0.3, nan])
+        """
         ddof = check_int(ddof, "ddof", 0)
         has = self._count > 0
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -223,6 +292,39 @@ def aggregate_stream(
 
     Chunks are views, so the extra memory is one chunk's temporaries plus the
     accumulators: the same code path a true stream (file, socket) would use.
+
+    Parameters
+    ----------
+    sensor_id : array_like of int, shape (n,)
+        Sensor of each reading, in [0, n_sensors).
+    t : array_like of int, shape (n,)
+        Reading time, epoch seconds.
+    value : array_like of float, shape (n,)
+        Reading; NaN counts as missing.
+    n_sensors : int
+        Number of sensors (>= 1): sensors without readings get count 0 and NaN statistics.
+    chunk_rows : int
+        Rows folded in per step (>= 1).
+
+    Returns
+    -------
+    SensorStats
+        Per-sensor count, missing, mean, std, min, max and the latest reading with its time.
+
+    Examples
+    --------
+    Sensor 1's second reading is missing; its latest valid reading is at t = 0:
+
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules import iot
+    >>> stats = iot.aggregate_stream(
+    ...     np.array([0, 1, 0, 1]), np.array([0, 0, 60, 60]), np.array([0.2, 0.4, 0.3, np.nan]), 2,
+    ...     chunk_rows=2,
+    ... )
+    >>> stats.count.tolist(), stats.missing.tolist(), stats.mean.round(3).tolist()
+    ([2, 1], [0, 1], [0.25, 0.4])
+    >>> stats.last.tolist(), stats.last_t.tolist()
+    ([0.3, 0.4], [60.0, 0.0])
     """
     sid, times, vals = np.asarray(sensor_id), np.asarray(t), np.asarray(value)
     if not (sid.shape == times.shape == vals.shape) or sid.ndim != 1:
