@@ -78,7 +78,8 @@ def eb_global(counts: np.ndarray, population: np.ndarray) -> np.ndarray:
     Returns
     -------
     numpy.ndarray
-        Smoothed rates per person, float64, of the counts' shape.
+        Rates per person shrunk towards the study area's rate, float64, of the counts'
+        shape.
 
     Examples
     --------
@@ -131,7 +132,8 @@ def eb_local(
     Returns
     -------
     numpy.ndarray
-        Smoothed rates per person, float64, of the counts' shape.
+        Rates per person shrunk towards each cell's neighbourhood rate, float64, of the
+        counts' shape.
 
     Examples
     --------
