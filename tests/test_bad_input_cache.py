@@ -45,12 +45,24 @@ def _nested_json() -> bytes:
     return b"[" * 100_000 + b"]" * 100_000
 
 
+def _tree(doc: bytes) -> bytes:
+    """A tree payload of a JSON document and no arrays."""
+    return struct.pack("<Q", len(doc)) + doc
+
+
 # -- item 4: crafted entries are a miss and are deleted ------------------------------------
 
 
 @pytest.mark.parametrize(
     ("kind", "payload"),
-    [("npy", _huge_npy()), ("tree", _huge_tree_prefix()), ("json", _nested_json())],
+    [
+        ("npy", _huge_npy()),
+        ("tree", _huge_tree_prefix()),
+        ("json", _nested_json()),
+        ("tree", _tree(b'{"__csr_matrix__": 5}')),
+        # column 7 of a 2-column matrix: scipy would index outside its arrays
+        ("tree", _tree(b'{"__csr_matrix__": [[1, 2], [1.0], [7], [0, 1]]}')),
+    ],
 )
 def test_crafted_entries_are_a_miss_and_deleted(tmp_path: Path, kind: str, payload: bytes) -> None:
     cache = _cache(tmp_path / "c.db")

@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import FakeClock, sqlite_cache
+from scipy import sparse
 
 from geoinfer_workflows.errors import GeoInferError, ParameterError
 from geoinfer_workflows.orchestration.cache import (
@@ -199,10 +200,28 @@ def test_arrays_round_trip_bit_exact(tmp_path: Path, array: np.ndarray) -> None:
     assert tree["list"][1] == 1
 
 
+def test_csr_weights_round_trip_exactly(tmp_path: Path) -> None:
+    """Spatial weights (a scipy CSR matrix) as a value and inside a tree, bit for bit."""
+    weights = sparse.csr_matrix(
+        (np.array([1.0, 0.5, 2.0]), np.array([2, 0, 1], dtype=np.int32), np.array([0, 1, 3, 3])),
+        shape=(3, 4),
+    )
+    cache = make_l2(tmp_path)
+    cache.set("w", weights)
+    cache.set("t", {"w": weights, "n": 1})
+    for got in (cache.get("w"), cache.get("t")["w"]):
+        assert type(got) is sparse.csr_matrix and got.shape == (3, 4)
+        for part in ("data", "indices", "indptr"):
+            assert _bits_equal(getattr(got, part), getattr(weights, part))
+
+
 @pytest.mark.parametrize(
     ("value", "message"),
     [
         ((1, 2), "tuple"),
+        (sparse.csr_array(np.eye(2)), "csr_array"),  # would come back a csr_matrix
+        (sparse.coo_matrix(np.eye(2)), "coo_matrix"),
+        ({"__csr_matrix__": [1]}, "reserved"),
         ({1: "a"}, "int key"),
         (np.int64(3), "item"),
         (np.array([object()], dtype=object), "object-dtype"),

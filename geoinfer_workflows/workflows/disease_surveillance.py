@@ -100,7 +100,7 @@ def smooth(ctx: Context) -> dict[str, Any]:
 
 def hotspots(ctx: Context) -> dict[str, Any]:
     coords = space.local_xy_m(ctx["cell_lat"], ctx["cell_lon"])
-    weights = risk.distance_band_weights(coords, NEIGHBOUR_BAND_M)
+    weights = memoize("disease.gi_weights/1", risk.distance_band_weights, coords, NEIGHBOUR_BAND_M)
     z = risk.getis_ord_gi_star(ctx["smoothed_rate"], weights).z  # one column per disease
     return {"gi_z": z, "hotspot": z > HOTSPOT_Z}
 

@@ -2,7 +2,8 @@
 
 Persistent caches that unpickle what they find on disk execute whatever someone put
 there. Arrays are stored in `.npy` format (read with ``allow_pickle=False``), everything
-else as JSON, nested arrays inside JSON as `.npy` payloads. Unsupported values are rejected
+else as JSON, nested arrays inside JSON as `.npy` payloads; a scipy CSR matrix (spatial
+weights) as its shape and its three arrays. Unsupported values are rejected
 when *stored*, with a message that says what to do; a payload that does not decode is a
 ValueError (the SQLite level counts it a miss and deletes it), never executed.
 """
@@ -17,12 +18,14 @@ import threading
 from typing import Any
 
 import numpy as np
+from scipy import sparse
 
 from geoinfer_workflows.errors import ParameterError
 
 __all__ = ["decode_value", "encode_value"]
 
 _ARRAY_MARKER = "__ndarray__"
+_CSR_MARKER = "__csr_matrix__"  # [shape, data, indices, indptr]
 _TREE_HEADER = struct.Struct("<Q")  # length of the JSON document that precedes the arrays
 # numpy parses .npy headers with ast.literal_eval, and CPython 3.11's AST constructor keeps
 # its recursion depth in state shared by threads: concurrent parses fail at random with
@@ -89,6 +92,9 @@ def _to_jsonable(value: Any, arrays: list[np.ndarray], where: str, depth: int = 
         _check_array(value, where)
         arrays.append(value)
         return {_ARRAY_MARKER: len(arrays) - 1}
+    if type(value) is sparse.csr_matrix:  # exactly: a csr_array would come back a matrix
+        parts = [list(value.shape), value.data, value.indices, value.indptr]
+        return {_CSR_MARKER: _to_jsonable(parts, arrays, where, depth + 1)}
     if isinstance(value, list):
         return [_to_jsonable(v, arrays, f"{where}[{i}]", depth + 1) for i, v in enumerate(value)]
     if isinstance(value, dict):
@@ -99,8 +105,8 @@ def _to_jsonable(value: Any, arrays: list[np.ndarray], where: str, depth: int = 
                     f"cannot cache a dict with a {type(k).__name__} key at {where}: JSON keys "
                     "are strings, so it would come back different; use string keys"
                 )
-            if k == _ARRAY_MARKER:
-                raise ParameterError(f"the key {_ARRAY_MARKER!r} is reserved (at {where})")
+            if k in (_ARRAY_MARKER, _CSR_MARKER):
+                raise ParameterError(f"the key {k!r} is reserved (at {where})")
             _check_text(k, f"a key of {where}")
             out[k] = _to_jsonable(v, arrays, f"{where}[{k!r}]", depth + 1)
         return out
@@ -116,7 +122,8 @@ def _to_jsonable(value: Any, arrays: list[np.ndarray], where: str, depth: int = 
         )
     raise ParameterError(
         f"cannot cache a value of type {type(value).__name__} at {where}: supported are "
-        "numpy arrays, and None/bool/int/float/str in lists and str-keyed dicts (no pickle)"
+        "numpy arrays, scipy CSR matrices, and None/bool/int/float/str in lists and "
+        "str-keyed dicts (no pickle)"
     )
 
 
@@ -182,8 +189,22 @@ def _restore_arrays(doc: Any, arrays: list[np.ndarray]) -> Any:
     if isinstance(doc, dict):
         if len(doc) == 1 and _ARRAY_MARKER in doc:
             return arrays[doc[_ARRAY_MARKER]]
+        if len(doc) == 1 and _CSR_MARKER in doc:
+            return _restore_csr(_restore_arrays(doc[_CSR_MARKER], arrays))
         return {k: _restore_arrays(v, arrays) for k, v in doc.items()}
     return doc
+
+
+def _restore_csr(parts: Any) -> sparse.csr_matrix:
+    """The CSR matrix of [shape, data, indices, indptr], checked in full: an index out of
+    bounds would make scipy's compiled routines read or write outside the arrays."""
+    try:
+        shape, data, indices, indptr = parts
+        matrix = sparse.csr_matrix((data, indices, indptr), shape=tuple(shape))
+        matrix.check_format(full_check=True)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"malformed CSR entry: {exc}") from None
+    return matrix
 
 
 def decode_value(kind: str, payload: bytes) -> Any:

@@ -7,9 +7,9 @@ default) `memoize` is a plain call, so a workflow's behaviour and results do not
 in a run given a cache (``Pipeline.run(inputs, cache=...)``), the result is looked up by
 `name` and a digest of the arguments (`keys.input_digest`), and computed and stored on a
 miss. A cached result is the object the computation returned, so it must be equal for
-equal arguments (a pure function) and must not be modified by its users: numpy arrays are
-stored read-only, so a stage that writes into one fails loudly instead of corrupting
-later runs.
+equal arguments (a pure function) and must not be modified by its users: numpy arrays
+(and the arrays of a sparse matrix) are handed out read-only, so a stage that writes into
+one fails loudly instead of corrupting later runs.
 
 Only wrap what pays: the digest reads every byte of the arguments (about 1 GB/s), so a
 computation must cost clearly more per input byte than hashing it (a per-point h3 call, a
@@ -28,6 +28,7 @@ from contextvars import ContextVar
 from typing import Any, TypeVar
 
 import numpy as np
+from scipy import sparse
 
 from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.orchestration.cache.base import MISSING, CacheLike
@@ -96,9 +97,10 @@ def memoize(name: str, fn: Callable[..., V], *args: Any, **kwargs: Any) -> V:
     Returns
     -------
     object
-        What ``fn(*args, **kwargs)`` returns (read-only if it is a numpy array and a cache is in
-        scope). A value the cache cannot store (an unsupported type in a SQLite level) is
-        returned uncached, with a logged warning: a cache must never stop a workflow.
+        What ``fn(*args, **kwargs)`` returns (read-only if it is a numpy array or a CSR
+        matrix and a cache is in scope). A value the cache cannot store (an unsupported
+        type in a SQLite level) is returned uncached, with a logged warning: a cache must
+        never stop a workflow.
 
     Examples
     --------
@@ -122,13 +124,20 @@ def memoize(name: str, fn: Callable[..., V], *args: Any, **kwargs: Any) -> V:
         return fn(*args, **kwargs)
     key = f"{name}:{input_digest(args, kwargs)}"
     value = cache.get(key, MISSING)
-    if value is not MISSING:
-        return value
-    value = fn(*args, **kwargs)
+    if value is MISSING:
+        value = fn(*args, **kwargs)
+        try:
+            cache.set(key, value)
+        except ParameterError as exc:
+            log.warning("%s not cached: %s", name, exc)
+    _freeze(value)
+    return value
+
+
+def _freeze(value: Any) -> None:
+    """Make a shared array (or a sparse matrix's arrays) read-only."""
     if isinstance(value, np.ndarray):
         value.flags.writeable = False
-    try:
-        cache.set(key, value)
-    except ParameterError as exc:
-        log.warning("%s not cached: %s", name, exc)
-    return value
+    elif sparse.issparse(value) and value.format == "csr":
+        for part in (value.data, value.indices, value.indptr):
+            part.flags.writeable = False
