@@ -170,7 +170,33 @@ def _npy_bytes(array: np.ndarray) -> bytes:
 
 
 def encode_value(value: Any) -> tuple[str, bytes]:
-    """(kind, payload) for storage; raises ParameterError for what cannot round-trip."""
+    """(kind, payload) for storage; raises ParameterError for what cannot round-trip.
+
+    Parameters
+    ----------
+    value : object
+        A numpy array, a scipy CSR matrix, or None/bool/int/float/str in lists and
+        str-keyed dicts (which may hold arrays and CSR matrices).
+
+    Returns
+    -------
+    kind : {"npy", "json", "tree"}
+        How `payload` is laid out: one array, a JSON document, or JSON then arrays.
+    payload : bytes
+        What `decode_value` turns back into an equal value.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.orchestration.cache import decode_value, encode_value
+    >>> kind, payload = encode_value({"cells": np.arange(3), "source": "demo"})
+    >>> kind, decode_value(kind, payload)["cells"].tolist()
+    ('tree', [0, 1, 2])
+    >>> encode_value((1, 2))  # doctest: +IGNORE_EXCEPTION_DETAIL
+    Traceback (most recent call last):
+    ...
+    ParameterError: cannot cache a tuple at top level: JSON would return it as a list; ...
+    """
     if isinstance(value, np.ndarray):
         _check_array(value, "top level")
         return "npy", _npy_bytes(value)
@@ -212,10 +238,32 @@ def decode_value(kind: str, payload: bytes) -> Any:
 
     Raises ValueError for anything that is not a payload this module wrote, including
     payloads crafted to exhaust memory or the stack (checked sizes, a depth limit).
+
+    Parameters
+    ----------
+    kind : str
+        "npy", "json" or "tree", as `encode_value` returned it.
+    payload : bytes
+        The stored bytes.
+
+    Returns
+    -------
+    object
+        The value `encode_value` was given (arrays bit for bit).
+
+    Examples
+    --------
+    >>> from geoinfer_workflows.orchestration.cache import decode_value
+    >>> decode_value("json", b'{"n": 3}')
+    {'n': 3}
+    >>> decode_value("tree", b"garbage")
+    Traceback (most recent call last):
+    ...
+    ValueError: undecodable tree payload: error
     """
     try:
         return _decode(kind, payload)
-    except (RecursionError, OverflowError) as exc:
+    except (RecursionError, OverflowError, struct.error) as exc:
         raise ValueError(f"undecodable {kind} payload: {type(exc).__name__}") from None
 
 
