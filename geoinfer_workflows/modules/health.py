@@ -194,6 +194,8 @@ def rates(counts: np.ndarray, population: np.ndarray, *, per: float = 100_000.0)
 
     Examples
     --------
+    The third cell has nobody at risk, so no rate:
+
     >>> import numpy as np
     >>> from geoinfer_workflows.modules import health
     >>> health.rates(np.array([5, 0, 2]), np.array([10_000, 5_000, 0])).tolist()

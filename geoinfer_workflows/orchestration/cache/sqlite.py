@@ -27,7 +27,6 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Self, TypeVar
 
 from geoinfer_workflows.errors import ParameterError
@@ -510,10 +509,6 @@ class SQLiteCache:
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
+        """Close on leaving a ``with`` block, whatever ended it."""
         self.close()
