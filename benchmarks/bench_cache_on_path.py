@@ -51,6 +51,11 @@ def request_mix() -> list[int]:
 
 class _ServedMix(common.WorkflowBenchmark):
     timeout = 600
+    # Each figure already sums a whole mix of paired runs (precision farming at `standard`
+    # takes ~40 s): one asv sample is enough.
+    rounds = 1
+    repeat = 1
+    number = 1
 
     def setup(self, workflow: str, size: str) -> None:
         super().setup(workflow, size)
