@@ -44,15 +44,8 @@ Layout, one topic a module, each importing only those above it:
 
 from __future__ import annotations
 
-from geoinfer_workflows.modules.ingest.chunked import (
-    ChunkedAggregate,
-    CsvChunk,
-    aggregate_csv,
-    cell_index,
-    iter_csv_chunks,
-)
 from geoinfer_workflows.modules.ingest.columns import ingest_columns
-from geoinfer_workflows.modules.ingest.csv import ingest_csv, iter_csv_batches
+from geoinfer_workflows.modules.ingest.csv import ingest_csv
 from geoinfer_workflows.modules.ingest.dispatch import ingest
 from geoinfer_workflows.modules.ingest.geojson import ingest_geojson
 from geoinfer_workflows.modules.ingest.records import ingest_records
@@ -71,17 +64,11 @@ __all__ = [
     "REJECTION_KINDS",
     "T_MAX",
     "T_MIN",
-    "ChunkedAggregate",
-    "CsvChunk",
     "IngestResult",
     "Rejection",
-    "aggregate_csv",
-    "cell_index",
     "ingest",
     "ingest_columns",
     "ingest_csv",
     "ingest_geojson",
     "ingest_records",
-    "iter_csv_batches",
-    "iter_csv_chunks",
 ]

@@ -35,14 +35,19 @@ class _CodePoints:
     is transposed once so that each position is one contiguous array.
     """
 
-    def __init__(self, u: np.ndarray) -> None:
-        n = u.shape[0]
-        by_row = np.ascontiguousarray(u).view(np.uint32).reshape(n, -1)
-        self.n, self.width = by_row.shape
-        self.cols = np.ascontiguousarray(by_row.T).view(np.int32)  # code points < 2**31
+    def __init__(self, cols: np.ndarray) -> None:
+        """From a (width, n) int32 matrix: position i of string j at ``cols[i, j]``, 0 past
+        its end (what `of_unicode` builds, and the CSV engine from UTF-8 bytes)."""
+        self.width, self.n = cols.shape
+        self.cols = cols
         self.flat = self.cols.ravel()
         self.length = np.count_nonzero(self.cols, axis=0)
-        self.rows = np.arange(n)
+        self.rows = np.arange(self.n)
+
+    @classmethod
+    def of_unicode(cls, u: np.ndarray) -> _CodePoints:
+        by_row = np.ascontiguousarray(u).view(np.uint32).reshape(u.shape[0], -1)
+        return cls(np.ascontiguousarray(by_row.T).view(np.int32))  # code points < 2**31
 
     def at(self, i: int) -> np.ndarray:
         """Code points at fixed position i (0 past the end of every string)."""
@@ -192,10 +197,10 @@ def _parse_timestamp_cells(
     if too_long.any():
         short = ["" if long else s for s, long in zip(texts, too_long.tolist(), strict=True)]
     u = np.array(short, dtype=str)
-    cp = _CodePoints(u)
+    cp = _CodePoints.of_unicode(u)
     if cp.padded().any():
         u = np.char.strip(u, _ASCII_BLANKS)  # what `padded` tests; float() strips the same
-        cp = _CodePoints(u)
+        cp = _CodePoints.of_unicode(u)
     values = _parse_iso(cp)
     iso = cp.at(4) == _C["-"]
     unparseable = iso & np.isnan(values)

@@ -1,0 +1,148 @@
+"""The pyarrow CSV engine against the csv-module engine and against today's results.
+
+`tests/data/ingest_dirty.csv` holds every kind of bad row; its expected result was built
+from the csv-module parser before the pyarrow engine existed (see
+`tests/data/build_ingest_dirty.py`). Generated files compare the two engines row by row,
+whole and streamed in small blocks (so block boundaries fall everywhere), and the number
+rule pyarrow applies is checked against the strict rule cell by cell.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from geoinfer_workflows.modules.ingest import IngestResult, ingest, ingest_csv
+from geoinfer_workflows.modules.ingest import csv as csv_module
+from geoinfer_workflows.modules.ingest.arrow import _arrow_batch
+
+DATA = Path(__file__).parent / "data"
+
+
+def _summary(result: IngestResult) -> dict:
+    table = result.table
+    return {
+        "rows_read": result.rows_read,
+        "rejected": [[r.row, r.kind, r.reason] for r in result.rejected],
+        "lat": table.lat.tolist(),
+        "lon": table.lon.tolist(),
+        "t": table.t.tolist(),
+        "value": table.value.tolist(),
+        "extra": {k: [str(v.dtype), v.tolist()] for k, v in table.extra.items()},
+    }
+
+
+def _same(got: dict, want: dict) -> None:
+    """Equal, NaN equal to NaN (json writes NaN and reads it back as float nan)."""
+    assert got.keys() == want.keys()
+    for key in got:
+        assert json.dumps(got[key]) == json.dumps(want[key]), key
+
+
+def _both_engines(text: str, block: int) -> tuple[IngestResult, IngestResult | None]:
+    """(csv module's result, pyarrow's result or None where it declines)."""
+    old = csv_module._csv_module_result(text, hint="")
+    new = csv_module._arrow_result(csv_module._text_blocks(text, block), hint="")
+    return old, new
+
+
+@pytest.mark.parametrize("block", [1 << 22, 4096, 997])
+def test_dirty_file_gives_todays_result(block: int, tmp_path: Path) -> None:
+    want = json.loads((DATA / "ingest_dirty_expected.json").read_text())
+    text = (DATA / "ingest_dirty.csv").read_text(encoding="utf-8")
+    old, new = _both_engines(text, block)
+    assert new is not None  # the file has no quotes: the pyarrow engine must read it
+    _same(_summary(new), want)
+    _same(_summary(old), want)
+    path = tmp_path / "dirty.csv"
+    path.write_bytes((DATA / "ingest_dirty.csv").read_bytes())
+    _same(_summary(csv_module._csv_from_path(path, block=block)), want)
+    _same(_summary(ingest(path)), want)
+
+
+@pytest.mark.parametrize(
+    "variant",
+    [
+        lambda t: t.replace("\n", "\r\n"),  # CRLF
+        lambda t: "\ufeff" + t,  # BOM
+        lambda t: t.replace("\n", "\n\n", 50),  # empty lines
+        lambda t: t.replace(",", ", ", 200),  # spaces after delimiters
+    ],
+    ids=["crlf", "bom", "empty-lines", "spaces"],
+)
+def test_variants_of_the_dirty_file_agree_with_the_csv_module(variant) -> None:
+    text = variant((DATA / "ingest_dirty.csv").read_text(encoding="utf-8"))
+    old, new = _both_engines(text.removeprefix("\ufeff"), 4096)
+    assert new is not None
+    _same(_summary(new), _summary(old))
+    _same(_summary(ingest_csv(text.encode())), _summary(old))
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        'lat,lon,timestamp,value\n1,2,2024-01-01,"3"\n',  # a quote
+        "lat,lon,timestamp,value\n1,2\r2024-01-01,3\n",  # a lone CR
+        "lat,lon,timestamp,value\n1,2,2024-01-01,\x003\n",  # NUL
+        "lat,lon,timestamp,value\n1,2,2024-01-01," + "9" * 140_000 + "\n",  # field limit
+        "lat,lon,timestamp,value\n",  # header only
+    ],
+)
+def test_the_engine_declines_what_only_the_csv_module_reads_right(text: str) -> None:
+    assert csv_module._arrow_result(csv_module._text_blocks(text, 1 << 22), hint="") is None
+
+
+_CELLS = st.sampled_from(
+    ["1", "-2.5", "", " ", "  7", "x", "4_5", "nan", "inf", "1e400", "91", "-181", "1.", ".5",
+     "2024-03-01T12:00:00Z", "2024-03-01", "2024-02-30", " 2024-03-01T12:00:00Z",
+     "2024-03-01T12:00:00+05:30", "1709294400", "1709294400.5", "\u0661", "1e13", "-0"]
+)  # fmt: skip
+_LINES = st.lists(_CELLS, min_size=1, max_size=6).map(",".join) | st.sampled_from(["", "  "])
+
+
+@settings(max_examples=150, deadline=None)
+@given(lines=st.lists(_LINES, max_size=30), block=st.integers(1, 200), crlf=st.booleans())
+def test_engines_agree_on_generated_files(lines: list[str], block: int, crlf: bool) -> None:
+    end = "\r\n" if crlf else "\n"
+    text = end.join(["lat,lon,timestamp,value,extra", *lines]) + end
+    old, new = _both_engines(text, block)
+    if new is None:  # every generated file is one pyarrow reads; header-only ones excepted
+        assert old.rows_read == 0
+        return
+    _same(_summary(new), _summary(old))
+
+
+def _strict(cell: str) -> float | None:
+    if not cell.isascii() or "_" in cell:
+        return None
+    try:
+        return float(cell)
+    except ValueError:
+        return None
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.text(alphabet="0123456789.eE+-_ naifINFty\t\u0661", max_size=6), max_size=40))
+def test_pyarrow_number_cast_reads_a_subset_of_the_strict_rule(cells: list[str]) -> None:
+    """Every cell pyarrow's cast reads, the strict rule reads to the same float."""
+    pa = pytest.importorskip("pyarrow")
+    for cell in cells:
+        try:
+            got = pa.compute.cast(pa.array([cell]), pa.float64())[0].as_py()
+        except pa.ArrowInvalid:
+            continue
+        want = _strict(cell)
+        assert want is not None, cell
+        assert got == want or (math.isnan(got) and math.isnan(want)), cell
+
+
+def test_a_block_of_only_blank_lines_is_no_records() -> None:
+    batch = _arrow_batch(b"   \n\n\t\n", 4, {"lat": 0, "lon": 1, "timestamp": 2, "value": 3}, {})
+    assert batch is not None and batch.n == 0
+    assert np.asarray(batch.fields[0].values).size == 0
