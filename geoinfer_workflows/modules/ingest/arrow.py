@@ -48,6 +48,7 @@ from geoinfer_workflows.modules.ingest.timestamps import (
     _MAX_TIMESTAMP_CHARS,
     _CodePoints,
     _parse_iso,
+    _parse_iso_fixed,
     _parse_timestamp_cells,
 )
 
@@ -97,7 +98,7 @@ class _Columns:
             ),
             parse_options=pa_csv.ParseOptions(quote_char=False, invalid_row_handler=handler),
             convert_options=pa_csv.ConvertOptions(
-                column_types=dict.fromkeys(names, pa.string()), strings_can_be_null=False
+                column_types=dict.fromkeys(names, pa.binary()), strings_can_be_null=False
             ),
         )
         # `number` counts non-empty lines; a whitespace-only line is no record.
@@ -114,8 +115,9 @@ class _Columns:
             keep = np.ones(self.n, dtype=bool)
             keep[list(self.structural)] = False
             self.where = np.flatnonzero(keep)
-        trim = block[:1] == b" " or b", " in block or b"\n " in block
-        self.columns = [table.column(j).combine_chunks() for j in range(width)]
+        trim = b" " in block  # one byte is a fast scan; ", " would be a slow one
+        # binary, then seen as UTF-8 without pyarrow's check: `_readable` checked the block
+        self.columns = [table.column(j).combine_chunks().view(pa.string()) for j in range(width)]
         if trim:
             self.columns = [pc.utf8_ltrim(col, characters=" ") for col in self.columns]
         longest = max((pc.max(pc.binary_length(c)).as_py() or 0 for c in self.columns), default=0)
@@ -191,52 +193,73 @@ def _numbers(col: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return out[0], out[1], out[2]
 
 
-def _iso_code_points(col: Any) -> tuple[np.ndarray, _CodePoints]:
-    """(rows, code points) of the cells that may be ISO 8601: 10..64 bytes long.
+def _iso_rows(col: Any) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, bytes) of the cells that may be ISO 8601: 10..64 bytes, '-' at byte 4.
 
-    Read from the string array's UTF-8 bytes, one gather per character position; a
-    non-ASCII byte is not a code point, so such rows are left to the Python path.
+    `bytes` is a (rows, width) uint8 matrix, zero past each cell's end, read from the
+    string array's UTF-8 buffer: one reshape when every cell has the same length (the
+    usual column), else one gather per byte position.
     """
     _, offsets_buffer, data_buffer = col.buffers()
     offsets = np.frombuffer(offsets_buffer, dtype=np.int32)[col.offset : col.offset + len(col) + 1]
     data = np.frombuffer(data_buffer, dtype=np.uint8) if data_buffer else np.zeros(1, np.uint8)
     lengths = np.diff(offsets)
-    rows = np.flatnonzero((lengths >= 10) & (lengths <= _MAX_TIMESTAMP_CHARS))
-    starts, lengths = offsets[rows], lengths[rows]
-    width = int(lengths.max()) if rows.size else 0
-    cols = np.zeros((width, rows.size), dtype=np.int32)
+    if lengths.size and 10 <= lengths[0] <= _MAX_TIMESTAMP_CHARS and lengths.min() == lengths.max():
+        by_row = data[offsets[0] : offsets[-1]].reshape(-1, int(lengths[0]))
+        rows = np.flatnonzero(by_row[:, 4] == _C["-"])
+        return rows, by_row if rows.size == len(col) else by_row[rows]
     last = max(data.size - 1, 0)
-    for i in range(width):
-        inside = lengths > i
-        cols[i] = np.where(inside, data[np.minimum(starts + i, last)], 0)
-    return rows, _CodePoints(cols)
+    fits = (lengths >= 10) & (lengths <= _MAX_TIMESTAMP_CHARS)
+    rows = np.flatnonzero(fits & (data[np.minimum(offsets[:-1] + 4, last)] == _C["-"]))
+    starts, lengths = offsets[rows], lengths[rows]
+    by_row = np.zeros((rows.size, int(lengths.max()) if rows.size else 0), dtype=np.uint8)
+    for i in range(by_row.shape[1]):
+        by_row[:, i] = np.where(lengths > i, data[np.minimum(starts + i, last)], 0)
+    return rows, by_row
+
+
+def _iso_seconds(by_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(epoch seconds, plain) of `_iso_rows` cells: what `_parse_iso` gives each cell that
+    is plain (ASCII and not padded: byte positions are then code points); the others are
+    left to the Python path."""
+    seconds = np.full(by_row.shape[0], np.nan)
+    done = np.zeros(by_row.shape[0], dtype=bool)
+    if by_row.shape[1] == 20:
+        seconds, done = _parse_iso_fixed(by_row)
+    left = np.flatnonzero(~done)
+    cp = _CodePoints(np.ascontiguousarray(by_row[left].T).astype(np.int32))
+    seconds[left] = _parse_iso(cp)
+    plain = np.ones(by_row.shape[0], dtype=bool)
+    plain[left] = ~(cp.cols >= 128).any(axis=0) & ~cp.padded()
+    return seconds, plain
 
 
 def _timestamps(col: Any) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(epoch seconds float64 floored, missing, unparseable) of a string column."""
+    """(epoch seconds float64 floored, missing, unparseable) of a string column.
+
+    Plain ISO 8601 cells are read from their bytes; the others are tried as epoch seconds
+    in one cast (what `_parse_timestamp_cells` does in one float pass), and where that
+    fails, cell by cell by `_parse_timestamp_cells`, whose verdict is per cell.
+    """
     import pyarrow as pa
     import pyarrow.compute as pc
 
     n = len(col)
-    try:  # all epoch seconds: one cast, as `_parse_timestamp_cells` makes one float pass
-        values = np.floor(pc.cast(col, pa.float64()).to_numpy())
-        return values, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)
-    except pa.ArrowInvalid:
-        pass
     out = [np.full(n, np.nan), np.zeros(n, dtype=bool), np.zeros(n, dtype=bool)]
-    rows, cp = _iso_code_points(col)
-    plain = (
-        ~(cp.cols >= 128).any(axis=0) & ~cp.padded() & (cp.at(4) == _C["-"])
-        if rows.size
-        else np.zeros(0, dtype=bool)
-    )
-    iso = _parse_iso(cp)[plain]
+    rows, by_row = _iso_rows(col)
+    seconds, plain = _iso_seconds(by_row)
+    iso = seconds[plain]
     _scatter(rows[plain], (iso, np.zeros(iso.size, dtype=bool), np.isnan(iso)), out)
     rest = np.ones(n, dtype=bool)
     rest[rows[plain]] = False
     others = np.flatnonzero(rest)
     if others.size:
-        parsed = _parse_timestamp_cells(col.take(others).to_pylist(), all_text=True)
+        cells = col if others.size == n else col.take(others)
+        try:
+            epoch = np.floor(pc.cast(cells, pa.float64()).to_numpy())
+            parsed = (epoch, np.zeros(others.size, dtype=bool), np.zeros(others.size, dtype=bool))
+        except pa.ArrowInvalid:
+            parsed = _parse_timestamp_cells(cells.to_pylist(), all_text=True)
         _scatter(others, parsed, out)
     return out[0], out[1], out[2]
 
