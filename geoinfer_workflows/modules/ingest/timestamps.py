@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -141,17 +142,26 @@ def _parse_iso(cp: _CodePoints) -> np.ndarray:
     return _utc_seconds(ok & (second <= 59), year, month, day, hour, minute, second - offset)
 
 
+@cache
+def _month_starts() -> np.ndarray:
+    """Epoch day of the first of each month from January of year 0 to January 10000.
+
+    Calendar arithmetic by numpy's datetime64, once: a row's month is then one lookup.
+    """
+    months = np.arange(10_000 * 12 + 1) - 1970 * 12
+    return months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+
+
 def _utc_seconds(ok: np.ndarray, *fields: np.ndarray) -> np.ndarray:
     """Epoch seconds (float64; NaN where not `ok` or not a real date and time) of the fields
     year, month, day, hour, minute and second; the caller checks the second (0..59) and
     has already taken the zone offset from it."""
     year, month, day, hour, minute, second = fields
     ok = ok & (month >= 1) & (month <= 12) & (hour <= 23) & (minute <= 59)
-    # Calendar arithmetic by numpy's datetime64: days at the start of this and next month.
-    months = np.where(ok, (year - 1970) * 12 + month - 1, 0)
-    first = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    following = (months + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    ok &= (day >= 1) & (day <= following - first)
+    starts = _month_starts()
+    months = np.where(ok, year * 12 + month - 1, 0)  # four-digit years: 0 <= months < 120,000
+    first = starts[months]
+    ok &= (day >= 1) & (day <= starts[months + 1] - first)
     seconds = (first + day - 1) * 86_400 + hour * 3600 + minute * 60 + second
     return np.where(ok, seconds.astype(np.float64), np.nan)
 
@@ -166,11 +176,12 @@ def _parse_iso_fixed(by_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     of most files, YYYY-MM-DDThh:mm:ssZ: a few whole-matrix operations instead of the
     general parser's hundred. A row not `read` (another form, or invalid) is the general
     parser's to judge (`_parse_iso`); a row read gets the seconds that parser gives."""
-    digits = by_row[:, _FIXED_DIGITS].astype(np.int32) - _C["0"]
-    ok = ((digits >= 0) & (digits <= 9)).all(axis=1)
+    digits = by_row[:, _FIXED_DIGITS] - np.uint8(_C["0"])  # wraps below '0': then > 9
+    ok = (digits <= 9).all(axis=1)
     for at, marks in _FIXED_MARKS.items():
-        ok &= np.isin(by_row[:, at], [ord(m) for m in marks])
-    pairs = digits[:, 0::2] * 10 + digits[:, 1::2]
+        mark = by_row[:, at]
+        ok &= np.logical_or.reduce([mark == ord(m) for m in marks])
+    pairs = digits[:, 0::2].astype(np.int64) * 10 + digits[:, 1::2]
     century, year, month, day, hour, minute, second = pairs.T
     seconds = _utc_seconds(
         ok & (second <= 59), century * 100 + year, month, day, hour, minute, second
