@@ -146,3 +146,58 @@ def test_a_block_of_only_blank_lines_is_no_records() -> None:
     batch = _arrow_batch(b"   \n\n\t\n", 4, {"lat": 0, "lon": 1, "timestamp": 2, "value": 3}, {})
     assert batch is not None and batch.n == 0
     assert np.asarray(batch.fields[0].values).size == 0
+
+
+def _feature(lon: object, lat: object, props: dict) -> dict:
+    return {
+        "type": "Feature",
+        "geometry": {"type": "Point", "coordinates": [lon, lat]},
+        "properties": props,
+    }
+
+
+_GEO_PROPS = st.fixed_dictionaries(
+    {
+        "timestamp": st.sampled_from(
+            ["2024-03-01T12:00:00Z", "2024-02-30T00:00:00Z", "2024-03-01", 1709294400, 1.5e12,
+             None, "x", True, "2024-03-01T12:00:00+05:30"]
+        ),
+        "value": st.sampled_from([1.5, 3, "2.5", None, "abc", 1e300, -1e13, False, 10**30]),
+    },
+    optional={"station": st.sampled_from(["a", 7, 2.5, None, [1]]), "lat": st.just(3)},
+)  # fmt: skip
+_COORD = st.sampled_from([1.5, -200.0, 91, 0, 10**20, 45.25])
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.builds(_feature, _COORD, _COORD, _GEO_PROPS), max_size=20))
+def test_typed_geojson_read_agrees_with_json(features: list[dict]) -> None:
+    from geoinfer_workflows.modules.ingest import geojson
+
+    text = json.dumps({"type": "FeatureCollection", "features": features})
+    typed = geojson._typed_collection(text)
+    assert typed is not None
+    _same(_summary(typed), _summary(geojson._geojson_from_doc(json.loads(text))))
+
+
+@pytest.mark.parametrize(
+    "feature",
+    [
+        '{"geometry": {"type": "Point", "coordinates": [NaN, 1]}, "properties": {}}',
+        '{"geometry": {"type": "Point", "coordinates": [true, 1]}, "properties": {}}',
+        '{"geometry": {"type": "Point", "coordinates": [1]}, "properties": {}}',
+        '{"geometry": {"type": "LineString", "coordinates": [1, 2]}, "properties": {}}',
+        '{"geometry": null, "properties": {}}',
+        '{"geometry": {"type": "Point", "coordinates": [1, 2]}, "properties": null}',
+        '{"geometry": {"type": "Point", "coordinates": [1, 2]}, "properties": {"value": 1e400}}',
+        "[1, 2]",
+    ],
+)
+def test_the_typed_read_leaves_every_other_document_to_json(feature: str) -> None:
+    from geoinfer_workflows.modules.ingest import geojson
+
+    good = json.dumps(_feature(1, 2, {"timestamp": 0, "value": 1}))
+    text = f'{{"type": "FeatureCollection", "features": [{good}, {feature}]}}'
+    assert geojson._typed_collection(text) is None
+    result = ingest(text.encode(), format="geojson")
+    assert result.rows_read == 2 and result.rejected_count >= 1

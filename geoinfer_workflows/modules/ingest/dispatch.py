@@ -10,7 +10,11 @@ from typing import Any
 
 from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.modules.ingest.csv import _csv_from_text
-from geoinfer_workflows.modules.ingest.geojson import _geojson_from_doc, _parse_json
+from geoinfer_workflows.modules.ingest.geojson import (
+    _geojson_from_doc,
+    _parse_json,
+    _typed_collection,
+)
 from geoinfer_workflows.modules.ingest.reading import _first_char, _is_inline, _read_text
 from geoinfer_workflows.modules.ingest.records import ingest_records
 from geoinfer_workflows.modules.ingest.result import IngestResult
@@ -43,6 +47,9 @@ def ingest(source: Any, *, format: str | None = None) -> IngestResult:
         format = "json" if _first_char(content) in ("{", "[") else "csv"
     if format == "csv":
         return _csv_from_text(content)
+    typed = _typed_collection(content)
+    if typed is not None:
+        return typed
     doc = _parse_json(content)
     if isinstance(doc, list) and format == "json":
         return ingest_records(doc)

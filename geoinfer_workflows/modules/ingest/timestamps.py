@@ -209,6 +209,30 @@ def _timestamp_text(cell: Any) -> str:
     return "?"
 
 
+def _fixed_form_cells(
+    texts: Sequence[str], lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """`_parse_timestamp_cells` of ASCII cells all 20 characters long, the common form
+    (YYYY-MM-DDThh:mm:ssZ) read from their bytes by `_parse_iso_fixed`, the other cells
+    by the general path; None when the cells are not of that shape."""
+    n = len(texts)
+    if not n or lengths.min() != 20 or lengths.max() != 20:
+        return None
+    joined = "".join(texts)
+    if not joined.isascii():
+        return None
+    seconds, done = _parse_iso_fixed(np.frombuffer(joined.encode("ascii"), np.uint8).reshape(n, 20))
+    rest = np.flatnonzero(~done)
+    if rest.size == n:
+        return None
+    out = (seconds, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
+    if rest.size:
+        others = _parse_timestamp_cells([texts[i] for i in rest.tolist()], all_text=True)
+        for target, part in zip(out, others, strict=True):
+            target[rest] = part
+    return out
+
+
 def _parse_timestamp_cells(
     cells: Sequence[Any], *, all_text: bool = False
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -233,6 +257,9 @@ def _parse_timestamp_cells(
     # Per cell from here on, with the same verdict as the pass above for every cell, so
     # that no row's fate depends on its neighbours (or on where a batch boundary falls).
     lengths = np.fromiter(map(len, texts), dtype=np.intp, count=n)
+    fixed = _fixed_form_cells(texts, lengths)
+    if fixed is not None:
+        return fixed
     too_long = lengths > _MAX_TIMESTAMP_CHARS  # never ISO; still read as epoch seconds
     short = texts
     if too_long.any():
