@@ -139,14 +139,16 @@ class _Columns:
         """A field from (values, missing, unparseable) of the well-formed rows."""
         values, missing, unparseable = parsed
         bad = np.flatnonzero(unparseable)
+        missing = missing if missing.any() else None  # None: no row failed (saves memory)
+        unparseable = unparseable if bad.size else None
         texts = col.take(bad).to_pylist() if bad.size else []
         rows = bad if self.where is None else self.where[bad]
         return _Field(
             name,
             self.spread(values, np.nan),
             *bounds,
-            self.spread(missing, False),
-            self.spread(unparseable, False),
+            None if missing is None else self.spread(missing, False),
+            None if unparseable is None else self.spread(unparseable, False),
             dict(zip(rows.tolist(), texts, strict=True)),
         )
 

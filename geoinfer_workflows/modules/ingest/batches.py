@@ -55,23 +55,34 @@ def _concat_batches(batches: Sequence[_CsvBatch]) -> tuple[int, list[_Field], St
                 np.concatenate([p.values for p in parts]),
                 first.lo,
                 first.hi,
-                np.concatenate([p.missing for p in parts]),
-                np.concatenate([p.unparseable for p in parts]),
+                _concat_masks([p.missing for p in parts], [b.n for b in batches]),
+                _concat_masks([p.unparseable for p in parts], [b.n for b in batches]),
                 cells,
             )
         )
     return offsets[-1], out, structural
 
 
+def _concat_masks(masks: list[np.ndarray | None], sizes: list[int]) -> np.ndarray | None:
+    """Consecutive per-row masks, None standing for all False (and staying None if all are)."""
+    if all(m is None for m in masks):
+        return None
+    parts = [
+        np.zeros(size, dtype=bool) if m is None else m for m, size in zip(masks, sizes, strict=True)
+    ]
+    return np.concatenate(parts)
+
+
 def _text_extras(batches: Sequence[_CsvBatch]) -> Callable[[np.ndarray | None], dict]:
     """Extra columns: float64 when every accepted cell parses as a number, else text."""
+    columns = {
+        name: np.concatenate([b.extras[name] for b in batches]) for name in batches[0].extras
+    }
 
     def build(keep: np.ndarray | None) -> dict[str, np.ndarray]:
-        out = {}
-        for name in batches[0].extras:
-            column = np.concatenate([b.extras[name] for b in batches])
-            chosen = column if keep is None else column[keep]
-            out[name] = _float_or_text(chosen)
-        return out
+        return {
+            name: _float_or_text(column if keep is None else column[keep])
+            for name, column in columns.items()
+        }
 
     return build

@@ -9,7 +9,7 @@ import codecs
 import csv
 import io
 import itertools
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any
@@ -179,9 +179,13 @@ def _csv_module_result(content: str, *, hint: str) -> IngestResult:
     return _result(batches)
 
 
-def _result(batches: Sequence[_CsvBatch]) -> IngestResult:
+def _result(batches: list[_CsvBatch]) -> IngestResult:
+    """Join and validate the batches, which are emptied from the list once joined, so
+    their arrays are freed before validation makes its own (a lower peak)."""
     n, fields, structural = _concat_batches(batches)
-    return _assemble(n, fields, _text_extras(batches), structural)
+    extras = _text_extras(batches)
+    batches.clear()
+    return _assemble(n, fields, extras, structural)
 
 
 def _arrow_result(blocks: Iterator[bytes], *, hint: str) -> IngestResult | None:
