@@ -257,7 +257,35 @@ def ingest_csv(source: Source, *, text: bool | None = None) -> IngestResult:
     """Ingest CSV from content (str/bytes), a path, or a text or binary file object.
 
     A str is content when it is empty, has a line break or a comma, or starts with '{' or
-    '['; otherwise a path. `text=True` forces content, `text=False` forces a path.
+    '['; otherwise a path. A path is streamed in blocks (memory holds one block of text
+    plus the parsed columns), so files of 1e7 rows need no more than their columns. The
+    rules (schema, numbers, timestamps, reasons, row numbers) are in the package docstring.
+
+    Parameters
+    ----------
+    source : str, bytes, os.PathLike or file object
+        CSV content, a path to a regular file, or a file object opened in text or binary.
+    text : bool, optional
+        True forces a str to be content, False forces it to be a path; None guesses.
+
+    Returns
+    -------
+    IngestResult
+        The accepted rows as a PointTable and every rejected row with its reason.
+
+    Raises
+    ------
+    IngestError
+        For a problem of the input as a whole (no header, a required column missing, not
+        UTF-8, not CSV, not a regular file); a bad row is quarantined, never raised.
+
+    Examples
+    --------
+    >>> from geoinfer_workflows.modules.ingest import ingest_csv
+    >>> csv_text = "lat,lon,timestamp,value\\n10.5,20,2024-03-01T12:00:00Z,1.5\\n95,20,0,2\\n"
+    >>> result = ingest_csv(csv_text)
+    >>> result.accepted, result.table.t.tolist(), [(r.row, r.reason) for r in result.rejected]
+    (1, [1709294400], [(2, 'lat 95 outside [-90, 90]')])
     """
     path = _path_of(source, text=text)
     if path is not None:

@@ -26,10 +26,35 @@ _FORMATS = ("csv", "geojson", "json", "records")
 def ingest(source: Any, *, format: str | None = None) -> IngestResult:
     """Ingest any supported source, choosing the reader by type, extension or content.
 
-    dict -> GeoJSON; list/tuple -> records; a path ending .csv/.txt -> CSV,
-    .geojson/.json -> JSON; otherwise content starting with '{' or '[' is JSON, else CSV.
-    A JSON array is a list of records. `format` ("csv", "geojson", "json", "records")
-    overrides the guess.
+    dict -> GeoJSON; list/tuple -> records; a path ending .csv/.txt -> CSV (streamed in
+    blocks), .geojson/.json -> JSON; otherwise content starting with '{' or '[' is JSON,
+    else CSV. A JSON array is a list of records.
+
+    Parameters
+    ----------
+    source : Mapping, sequence, str, bytes, os.PathLike or file object
+        What to ingest (see `ingest_csv`, `ingest_geojson`, `ingest_records`).
+    format : {"csv", "geojson", "json", "records"}, optional
+        Overrides the guess.
+
+    Returns
+    -------
+    IngestResult
+        The accepted rows as a PointTable and every rejected row with its reason.
+
+    Raises
+    ------
+    ParameterError
+        An unknown `format`.
+    IngestError
+        A problem of the input as a whole (see the reader chosen).
+
+    Examples
+    --------
+    >>> from geoinfer_workflows.modules.ingest import ingest
+    >>> result = ingest(b"lat,lon,timestamp,value\\n1,2,1709294400,3\\n1,2,3\\n")
+    >>> result.rows_read, result.reasons_summary()
+    (2, {'wrong field count': 1})
     """
     if format is not None and format not in _FORMATS:
         raise ParameterError(f"unknown format {format!r}; use one of {', '.join(_FORMATS)}")

@@ -220,6 +220,36 @@ def ingest_geojson(source: Source | Mapping[str, Any], *, text: bool | None = No
     Coordinates give lon/lat; properties give timestamp (or an alias) and value, every
     other property is an extra column. A property named like lat/lon is an extra, since
     the geometry is the position.
+
+    Parameters
+    ----------
+    source : Mapping, str, bytes, os.PathLike or file object
+        A parsed document, JSON text, a path to a regular file, or a file object.
+    text : bool, optional
+        True forces a str to be content, False forces it to be a path; None guesses.
+
+    Returns
+    -------
+    IngestResult
+        The accepted features as a PointTable and every rejected one (numbered from 1 by
+        position) with its reason.
+
+    Raises
+    ------
+    IngestError
+        Invalid JSON, not a FeatureCollection, no 'features' list, or the properties lack
+        a required field; a bad feature is quarantined, never raised.
+
+    Examples
+    --------
+    >>> from geoinfer_workflows.modules.ingest import ingest_geojson
+    >>> point = {"type": "Point", "coordinates": [20.0, 10.5]}
+    >>> doc = {"type": "FeatureCollection", "features": [
+    ...     {"type": "Feature", "geometry": point, "properties": {"time": 0, "value": 3}},
+    ...     {"type": "Feature", "geometry": None, "properties": {"time": 0, "value": 4}}]}
+    >>> result = ingest_geojson(doc)
+    >>> result.table.lat.tolist(), [(r.row, r.reason) for r in result.rejected]
+    ([10.5], [(2, 'missing geometry')])
     """
     if isinstance(source, Mapping):
         return _geojson_from_doc(source)
