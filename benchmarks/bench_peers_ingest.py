@@ -104,29 +104,35 @@ def _csv_side(impl: str, path: Path) -> Callable[[], Any]:
     return _pyarrow_csv(path) if impl == "pyarrow" else _pandas_csv(path)
 
 
-class PeerCsvIngest(_CsvFile):
-    """CSV, 1% bad rows, to typed columns: each side's time and traced peak."""
+class _PerSide:
+    """Each side's CPU time and traced peak of `self.read` (set in a subclass's setup)."""
 
-    params = (["geoinfer", "pyarrow", "pandas"], list(common.PEER_INGEST_ROWS))
     param_names = ["impl", "rows"]
     timeout = 900
     timer = time.process_time  # one thread on every side
     repeat = (3, 7, 60.0)
     number = 1
-
-    def setup(self, impl: str, rows: int) -> None:
-        self.read = _csv_side(impl, self.make_file(rows))
+    read: Callable[[], Any]
 
     def time_read(self, impl: str, rows: int) -> None:
         self.read()
 
-    time_read.version = "peer-csv-ingest-time-1"
+    time_read.version = "peer-ingest-time-1"
 
     def track_traced_peak_mib(self, impl: str, rows: int) -> float:
         return common.traced_peak_mib(self.read)
 
     track_traced_peak_mib.unit = "MiB"
-    track_traced_peak_mib.version = "peer-csv-ingest-traced-peak-1"
+    track_traced_peak_mib.version = "peer-ingest-traced-peak-1"
+
+
+class PeerCsvIngest(_CsvFile, _PerSide):
+    """CSV, 1% bad rows, to typed columns."""
+
+    params = (["geoinfer", "pyarrow", "pandas"], list(common.PEER_INGEST_ROWS))
+
+    def setup(self, impl: str, rows: int) -> None:
+        self.read = _csv_side(impl, self.make_file(rows))
 
 
 class PeerCsvIngestRatio(_CsvFile):
@@ -156,29 +162,13 @@ def _geojson_side(impl: str, text: str) -> Callable[[], Any]:
     return _pandas_geojson(text)
 
 
-class PeerGeoJsonIngest:
-    """A FeatureCollection of Points to typed columns: each side's time and traced peak."""
+class PeerGeoJsonIngest(_PerSide):
+    """A FeatureCollection of Points to typed columns."""
 
     params = (["geoinfer", "pandas"], list(common.PEER_INGEST_ROWS))
-    param_names = ["impl", "rows"]
-    timeout = 900
-    timer = time.process_time
-    repeat = (3, 7, 60.0)
-    number = 1
 
     def setup(self, impl: str, rows: int) -> None:
         self.read = _geojson_side(impl, common.geojson_text(rows))
-
-    def time_read(self, impl: str, rows: int) -> None:
-        self.read()
-
-    time_read.version = "peer-geojson-ingest-time-1"
-
-    def track_traced_peak_mib(self, impl: str, rows: int) -> float:
-        return common.traced_peak_mib(self.read)
-
-    track_traced_peak_mib.unit = "MiB"
-    track_traced_peak_mib.version = "peer-geojson-ingest-traced-peak-1"
 
 
 class PeerGeoJsonIngestRatio:

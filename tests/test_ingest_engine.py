@@ -21,21 +21,9 @@ from hypothesis import strategies as st
 from geoinfer_workflows.modules.ingest import IngestResult, ingest, ingest_csv
 from geoinfer_workflows.modules.ingest import csv as csv_module
 from geoinfer_workflows.modules.ingest.arrow import _arrow_batch
+from tests.data.build_ingest_dirty import summary as _summary
 
 DATA = Path(__file__).parent / "data"
-
-
-def _summary(result: IngestResult) -> dict:
-    table = result.table
-    return {
-        "rows_read": result.rows_read,
-        "rejected": [[r.row, r.kind, r.reason] for r in result.rejected],
-        "lat": table.lat.tolist(),
-        "lon": table.lon.tolist(),
-        "t": table.t.tolist(),
-        "value": table.value.tolist(),
-        "extra": {k: [str(v.dtype), v.tolist()] for k, v in table.extra.items()},
-    }
 
 
 def _same(got: dict, want: dict) -> None:

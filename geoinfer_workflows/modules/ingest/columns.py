@@ -95,7 +95,7 @@ def ingest_columns(lat: Any, lon: Any, t: Any, value: Any, **extra: Any) -> Inge
     Returns
     -------
     IngestResult
-        The accepted rows as a PointTable and every rejected row with its reason.
+        The rows passing every range check, and each other row with its first failure.
 
     Raises
     ------

@@ -40,7 +40,7 @@ def ingest(source: Any, *, format: str | None = None) -> IngestResult:
     Returns
     -------
     IngestResult
-        The accepted rows as a PointTable and every rejected row with its reason.
+        What the chosen reader returns.
 
     Raises
     ------
