@@ -189,3 +189,19 @@ def test_the_typed_read_leaves_every_other_document_to_json(feature: str) -> Non
     assert geojson._typed_collection(text) is None
     result = ingest(text.encode(), format="geojson")
     assert result.rows_read == 2 and result.rejected_count >= 1
+
+
+def test_a_csv_path_is_streamed_not_read_whole(tmp_path: Path, monkeypatch) -> None:
+    """`ingest(path)` (the CLI's call) and `ingest_csv(path)` never hold the whole text:
+    the whole-file reader is not called, and the result is that of the bytes read whole
+    (blocks of every size: `test_dirty_file_gives_todays_result`)."""
+    path = tmp_path / "dirty.csv"
+    path.write_bytes((DATA / "ingest_dirty.csv").read_bytes())
+    whole = _summary(ingest_csv(path.read_bytes()))
+
+    def refuse(*args: object) -> None:
+        raise AssertionError("the file was read whole")
+
+    monkeypatch.setattr(csv_module, "_read_path", refuse)
+    _same(_summary(ingest(path)), whole)
+    _same(_summary(ingest_csv(str(path))), whole)

@@ -3,19 +3,17 @@ or the content's first character."""
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
-from pathlib import Path
 from typing import Any
 
 from geoinfer_workflows.errors import ParameterError
-from geoinfer_workflows.modules.ingest.csv import _csv_from_text
+from geoinfer_workflows.modules.ingest.csv import _csv_from_path, _csv_from_text
 from geoinfer_workflows.modules.ingest.geojson import (
     _geojson_from_doc,
     _parse_json,
     _typed_collection,
 )
-from geoinfer_workflows.modules.ingest.reading import _first_char, _is_inline, _read_text
+from geoinfer_workflows.modules.ingest.reading import _first_char, _path_of, _read_text
 from geoinfer_workflows.modules.ingest.records import ingest_records
 from geoinfer_workflows.modules.ingest.result import IngestResult
 
@@ -62,11 +60,11 @@ def ingest(source: Any, *, format: str | None = None) -> IngestResult:
         return _geojson_from_doc(source)
     if isinstance(source, list | tuple) or format == "records":
         return ingest_records(source)
-    if format is None and (
-        isinstance(source, os.PathLike)
-        or (isinstance(source, str) and not _is_inline(source, None))
-    ):
-        format = _SUFFIX_FORMAT.get(Path(source).suffix.lower())
+    path = _path_of(source, text=None)
+    if format is None and path is not None:
+        format = _SUFFIX_FORMAT.get(path.suffix.lower())
+    if format == "csv" and path is not None:
+        return _csv_from_path(path)  # streamed in blocks
     content = _read_text(source, text=None)
     if format is None:
         format = "json" if _first_char(content) in ("{", "[") else "csv"
