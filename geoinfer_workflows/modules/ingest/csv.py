@@ -42,7 +42,7 @@ from geoinfer_workflows.modules.ingest.rules import CANONICAL, _resolve_names
 _CSV_BATCH_ROWS = 65_536  # records parsed per batch: bounds the Python objects alive at once
 # Characters (bytes, for a file) per pyarrow block: bounds the text in memory at once, and
 # is large enough that the per-block work in Python is a few percent of the parsing.
-_BLOCK_CHARS = 1 << 22
+_BLOCK_CHARS = 1 << 20
 _CSV_DIALECT = {"skipinitialspace": True, "strict": True}
 
 
