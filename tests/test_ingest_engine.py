@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from geoinfer_workflows.modules.ingest import IngestResult, ingest, ingest_csv
+from geoinfer_workflows.modules.ingest import IngestResult, ingest, ingest_csv, ingest_geojson
 from geoinfer_workflows.modules.ingest import csv as csv_module
 from geoinfer_workflows.modules.ingest.arrow import _arrow_batch
 from tests.data.build_ingest_dirty import summary as _summary
@@ -205,3 +205,23 @@ def test_a_csv_path_is_streamed_not_read_whole(tmp_path: Path, monkeypatch) -> N
     monkeypatch.setattr(csv_module, "_read_path", refuse)
     _same(_summary(ingest(path)), whole)
     _same(_summary(ingest_csv(str(path))), whole)
+
+
+@pytest.mark.parametrize(
+    "props",
+    [
+        [{"timestamp": 0, "value": 1}, {"timestamp": 5}],  # a key absent from one feature
+        [{"timestamp": 0, "value": 2}],  # written with a repeated key below: the last counts
+        [{"time": 0, "value": 1}, {"time": 1, "value": 2}],  # an alias
+        [{"timestamp": "2024-03-01T12:00:00Z", "value": None, "station": 3}],  # an extra
+    ],
+)
+def test_typed_read_of_properties_agrees_with_json(props: list[dict]) -> None:
+    from geoinfer_workflows.modules.ingest import geojson
+
+    features = [_feature(1.5, 2, p) for p in props]
+    text = json.dumps({"type": "FeatureCollection", "features": features})
+    if len(props) == 1 and "station" not in props[0]:
+        text = text.replace('"value": 2', '"value": 1, "value": 2')
+    want = _summary(geojson._geojson_from_doc(json.loads(text)))
+    _same(_summary(ingest_geojson(text)), want)

@@ -130,26 +130,46 @@ def _collection_result(
         if props
         else ({"timestamp": [], "value": []}, {})
     )
+    return _columns_result(lons, lats, fields["timestamp"], fields["value"], extras, structural)
+
+
+def _columns_result(
+    lons: list[Any],
+    lats: list[Any],
+    timestamps: list[Any],
+    values: list[Any],
+    extras: Mapping[str, list[Any]],
+    structural: Structural,
+) -> IngestResult:
     return _assemble(
-        len(props),
-        _cell_fields(lats, lons, fields["timestamp"], fields["value"]),
+        len(lons),
+        _cell_fields(lats, lons, timestamps, values),
         _cell_extras(extras),
         structural,
     )
 
 
 @cache
-def _typed_decoder() -> Any:
-    """A msgspec decoder of the usual document straight to typed objects (imported lazily:
-    only JSON input needs msgspec)."""
+def _typed_decoder(exact_properties: bool) -> Any:
+    """A msgspec decoder of the usual document straight to typed objects: properties as a
+    dict, or (`exact_properties`) as an object of exactly `timestamp` and `value`, which
+    costs less again. msgspec is imported lazily: only JSON input needs it."""
     import msgspec
 
     # defstruct, not class syntax: this module's annotations are strings (PEP 563)
+    properties: Any = dict[str, Any]
+    if exact_properties:
+        properties = msgspec.defstruct(
+            "Properties",
+            [("timestamp", Any, msgspec.UNSET), ("value", Any, msgspec.UNSET)],
+            forbid_unknown_fields=True,
+            gc=False,
+        )
     geometry = msgspec.defstruct(
         "Geometry", [("type", Literal["Point"]), ("coordinates", list[float])], gc=False
     )
     feature = msgspec.defstruct(
-        "Feature", [("geometry", geometry), ("properties", dict[str, Any])], gc=False
+        "Feature", [("geometry", geometry), ("properties", properties)], gc=False
     )
     collection = msgspec.defstruct(
         "Collection",
@@ -166,24 +186,41 @@ def _typed_collection(content: str) -> IngestResult | None:
     WHY: json builds five dicts and lists per feature and frees them again, most of the
     time at 1e6 features; msgspec's typed objects cost a third of that. Where msgspec
     accepts a document its values are json's (ints read for coordinates become the float
-    every coordinate becomes anyway); what it refuses (a NaN literal, a 5000-digit
-    integer, a bool coordinate, a null properties, another geometry) is parsed by json,
-    and every feature judged by `_split_features`, as before.
+    every coordinate becomes anyway; of a repeated key the last counts, as in json); what
+    it refuses (a NaN literal, a 5000-digit integer, a bool coordinate, a null properties,
+    another geometry) is parsed by json, and every feature judged by `_split_features`,
+    as before. Properties of exactly `timestamp` and `value` in every feature are read
+    without a dict; any other key (an alias, an extra) takes the dict reader, whose
+    `_record_columns` resolves names, and a feature lacking one of the two, json's.
     """
     import msgspec
 
-    try:
-        doc = _typed_decoder().decode(content)
-    except msgspec.DecodeError:
+    for exact in (True, False):
+        try:
+            features = _typed_decoder(exact).decode(content).features
+            break
+        except msgspec.DecodeError:
+            continue
+    else:
         return None
-    coords = list(map(operator.attrgetter("geometry.coordinates"), doc.features))
+    coords = list(map(operator.attrgetter("geometry.coordinates"), features))
     if coords and min(map(len, coords)) < 2:
         return None
     lons = list(map(operator.itemgetter(0), coords))
     lats = list(map(operator.itemgetter(1), coords))
-    props = list(map(operator.attrgetter("properties"), doc.features))
     with _gc_paused():
-        return _collection_result(lons, lats, props, {})
+        if not exact:
+            return _collection_result(lons, lats, list(map(_PROPERTIES, features)), {})
+        timestamps = list(map(_TIMESTAMP, features))
+        values = list(map(_VALUE, features))
+        if msgspec.UNSET in timestamps or msgspec.UNSET in values:
+            return None  # a key absent from some feature: json's reading decides
+        return _columns_result(lons, lats, timestamps, values, {}, {})
+
+
+_PROPERTIES = operator.attrgetter("properties")
+_TIMESTAMP = operator.attrgetter("properties.timestamp")
+_VALUE = operator.attrgetter("properties.value")
 
 
 def _parse_json(content: str) -> Any:
