@@ -318,3 +318,31 @@ WORKFLOW_STAGES = {
         "report",
     ),
 }
+
+
+# Peer ingestion (benchmarks/bench_peers_ingest.py) and streaming: 1e5 rows, 1e6 at `large`.
+PEER_INGEST_ROWS = (100_000, 1_000_000) if LARGE else (100_000,)
+BAD_ROW_EVERY = 100  # 1% bad rows
+# The bad rows, in turn: (field index, text); index 4 appends a field (a ragged row).
+BAD_CELLS = (
+    (3, "nan"),
+    (0, "91.5"),
+    (1, "-181.0"),
+    (2, "2024-13-45T25:61:00Z"),
+    (4, "extra"),
+    (3, "inf"),
+    (3, "1e300"),
+)
+
+
+@cache
+def csv_text_with_bad_rows(n: int) -> str:
+    """`csv_text(n)` with every 100th data row (from the first) made bad, the seven kinds of
+    `BAD_CELLS` in turn: 1% of rows rejected, each for one reason."""
+    lines = csv_text(n).splitlines()
+    for k, row in enumerate(range(1, n + 1, BAD_ROW_EVERY)):
+        fields = lines[row].split(",")
+        at, text = BAD_CELLS[k % len(BAD_CELLS)]
+        fields[at : at + 1] = [text]  # past the end: appended
+        lines[row] = ",".join(fields)
+    return "\n".join(lines) + "\n"

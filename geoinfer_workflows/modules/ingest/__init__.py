@@ -37,22 +37,24 @@ Layout, one topic a module, each importing only those above it:
 - `fields`: one canonical field parsed from cells, and each failed row's reason.
 - `result`: `IngestResult` and `Rejection`; `_assemble`, the one validation.
 - `extras`: extra (passenger) columns; `reading`: content, paths and file objects to text.
-- `csv`, `records`, `geojson`, `columns`: one source each.
+- `batches`: a batch of parsed CSV columns, and batches joined; `arrow`: the pyarrow CSV
+  engine, for every block it reads exactly as the csv module would.
+- `csv`, `records`, `geojson`, `columns`: one source each (`csv` chooses the engine and
+  streams files in blocks; `geojson` reads the usual document with msgspec, any other
+  with json).
 - `dispatch`: `ingest()`, the single entry, choosing the reader.
-- `chunked`: CSV files larger than memory, streamed and aggregated per grid cell.
+
+Engines: a CSV block with no quote character, NUL, lone CR or over-long field is split by
+pyarrow in C, anything else by the csv module; both give the same verdicts, reasons and
+row numbers (tests/test_ingest_engine.py). A CSV path (`ingest_csv(path)`, `ingest(path)`,
+`geoinfer-workflows ingest FILE`) is streamed in 1 MiB blocks, so its text is never in
+memory whole (unless the csv module must read it).
 """
 
 from __future__ import annotations
 
-from geoinfer_workflows.modules.ingest.chunked import (
-    ChunkedAggregate,
-    CsvChunk,
-    aggregate_csv,
-    cell_index,
-    iter_csv_chunks,
-)
 from geoinfer_workflows.modules.ingest.columns import ingest_columns
-from geoinfer_workflows.modules.ingest.csv import ingest_csv, iter_csv_batches
+from geoinfer_workflows.modules.ingest.csv import ingest_csv
 from geoinfer_workflows.modules.ingest.dispatch import ingest
 from geoinfer_workflows.modules.ingest.geojson import ingest_geojson
 from geoinfer_workflows.modules.ingest.records import ingest_records
@@ -71,17 +73,11 @@ __all__ = [
     "REJECTION_KINDS",
     "T_MAX",
     "T_MIN",
-    "ChunkedAggregate",
-    "CsvChunk",
     "IngestResult",
     "Rejection",
-    "aggregate_csv",
-    "cell_index",
     "ingest",
     "ingest_columns",
     "ingest_csv",
     "ingest_geojson",
     "ingest_records",
-    "iter_csv_batches",
-    "iter_csv_chunks",
 ]

@@ -83,8 +83,33 @@ def _time_column_field(array: np.ndarray) -> _Field:
 def ingest_columns(lat: Any, lon: Any, t: Any, value: Any, **extra: Any) -> IngestResult:
     """Validate numpy columns: the workflows' hot path, one mask per check and no row loop.
 
-    `t` is epoch seconds (int or float, floored) or datetime64 (NaT is 'missing'); string
-    columns are parsed like CSV cells. Extra columns are kept with their dtype.
+    Parameters
+    ----------
+    lat, lon, value : array_like, 1-D
+        Numbers (or strings, parsed like CSV cells).
+    t : array_like, 1-D
+        Epoch seconds (int or float, floored) or datetime64 (NaT is 'missing').
+    **extra : array_like, 1-D
+        Passenger columns, kept with their dtype for the accepted rows.
+
+    Returns
+    -------
+    IngestResult
+        The rows passing every range check, and each other row with its first failure.
+
+    Raises
+    ------
+    IngestError
+        A column is not 1-D, not numeric, or the columns differ in length.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from geoinfer_workflows.modules.ingest import ingest_columns
+    >>> result = ingest_columns([10.0, 91.0], [20.0, 20.0], [0, 60], [1.0, 2.0],
+    ...                         station=np.array(["a", "b"]))
+    >>> result.table.extra["station"].tolist(), result.rejected[0].reason
+    (['a'], 'lat 91 outside [-90, 90]')
     """
     arrays = {
         "lat": _as_column("lat", lat),

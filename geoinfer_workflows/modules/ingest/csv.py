@@ -1,14 +1,15 @@
-"""CSV: the one parser and rulebook for CSV records (a quoted field may hold commas and
-newlines), in batches; whole inputs (`ingest_csv`) and files streamed batch by batch
-(`iter_csv_batches`, which `chunked` builds on)."""
+"""CSV: the one rulebook for CSV records (a quoted field may hold commas and newlines) and
+its two engines: pyarrow (`arrow`) for the blocks it reads exactly as the csv module
+does, the csv module for every other input. A file is streamed block by block, so its
+text is never in memory whole."""
 
 from __future__ import annotations
 
+import codecs
 import csv
 import io
-import os
-from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+import itertools
+from collections.abc import Iterable, Iterator
 from itertools import islice
 from pathlib import Path
 from typing import IO, Any
@@ -16,21 +17,32 @@ from typing import IO, Any
 import numpy as np
 
 from geoinfer_workflows.errors import IngestError
-from geoinfer_workflows.modules.ingest.extras import _float_or_text, _text_column
-from geoinfer_workflows.modules.ingest.fields import _cell_fields, _Field
+from geoinfer_workflows.modules.ingest.arrow import _arrow_batch, _readable
+from geoinfer_workflows.modules.ingest.batches import (
+    _concat_batches,
+    _CsvBatch,
+    _field_count_problem,
+    _text_extras,
+)
+from geoinfer_workflows.modules.ingest.extras import _text_column
+from geoinfer_workflows.modules.ingest.fields import _cell_fields
 from geoinfer_workflows.modules.ingest.reading import (
     Source,
     _first_char,
     _gc_paused,
     _is_inline,
     _open_regular,
+    _path_of,
+    _read_path,
     _read_text,
 )
 from geoinfer_workflows.modules.ingest.result import IngestResult, Structural, _assemble
 from geoinfer_workflows.modules.ingest.rules import CANONICAL, _resolve_names
-from geoinfer_workflows.validation import check_int
 
 _CSV_BATCH_ROWS = 65_536  # records parsed per batch: bounds the Python objects alive at once
+# Characters (bytes, for a file) per pyarrow block: bounds the text in memory at once, and
+# is large enough that the per-block work in Python is a few percent of the parsing.
+_BLOCK_CHARS = 1 << 20
 _CSV_DIALECT = {"skipinitialspace": True, "strict": True}
 
 
@@ -57,29 +69,6 @@ def _check_csv_text(content: str) -> None:
             f"not CSV: NUL character at offset {nul} (line {content.count(chr(10), 0, nul) + 1}); "
             "binary data?"
         )
-
-
-def _file_lines(fh: IO[str], name: str) -> Iterator[str]:
-    """Lines of a text file with the whole-input checks `_check_csv_text` makes of text.
-
-    A file is streamed rather than read whole, so NUL, non-UTF-8 bytes and JSON are caught
-    line by line here; the verdict is the same IngestError either way.
-    """
-    number = 0
-    started = False
-    try:
-        for number, line in enumerate(fh, 1):
-            if "\x00" in line:
-                raise IngestError(f"not CSV: NUL character on line {number} of {name}; binary?")
-            if not started and line.strip():
-                _check_not_json(line.lstrip())
-                started = True
-            yield line
-    except UnicodeDecodeError as err:
-        raise IngestError(
-            f"{name} is not valid UTF-8: byte 0x{err.object[err.start]:02x} after line "
-            f"{number} cannot be decoded; re-save the file as UTF-8"
-        ) from None
 
 
 _MALFORMED = object()  # first cell of a record the csv module could not parse
@@ -121,24 +110,11 @@ def _drop_blank_lines(rows: list[list[str]], width: int) -> list[list[str]]:
     return [row for i, row in enumerate(rows) if i not in blank] if blank else rows
 
 
-@dataclass(frozen=True)
-class _CsvBatch:
-    """One batch of CSV records parsed to arrays; its Python str objects are already gone.
-
-    Row indices (in `structural` and the fields' `cells`) count from the batch's first row.
-    """
-
-    n: int
-    fields: list[_Field]  # `cells` keeps only the unparseable cells
-    structural: Structural
-    extras: dict[str, np.ndarray]
-
-
 def _record_problem(record: list[Any], width: int) -> tuple[str, str]:
     """(kind, reason) of a record that cannot be split into the header's columns."""
     if record[0] is _MALFORMED:
         return "malformed record", record[1]
-    return "wrong field count", f"expected {width} fields, got {len(record)}"
+    return _field_count_problem(width, len(record))
 
 
 def _parse_csv_batch(
@@ -172,9 +148,7 @@ def _csv_header(header: list[Any] | None, hint: str) -> tuple[int, dict[str, int
     return len(header), fields, extras
 
 
-def _parsed_csv_batches(
-    lines: Iterable[str], *, batch_rows: int, keep_extras: bool, hint: str = ""
-) -> Iterator[_CsvBatch]:
+def _parsed_csv_batches(lines: Iterable[str], *, batch_rows: int, hint: str) -> Iterator[_CsvBatch]:
     """The one CSV parser and rulebook: records (quoted newlines included) in batches.
 
     WHY batches: a million csv records are ~5 million small Python objects; made all at
@@ -186,111 +160,136 @@ def _parsed_csv_batches(
     reader = csv.reader(lines, **_CSV_DIALECT)
     records = filter(None, _tolerant_records(reader))
     width, fields, extras = _csv_header(next(records, None), hint)
-    kept = extras if keep_extras else {}
     first = True
     while True:
         with _gc_paused():
             data = list(islice(records, batch_rows))
             if not data and not first:
                 return
-            batch = _parse_csv_batch(data, width, fields, kept)
+            batch = _parse_csv_batch(data, width, fields, extras)
         first = False
         yield batch
 
 
-def _concat_batches(batches: Sequence[_CsvBatch]) -> tuple[int, list[_Field], Structural]:
-    """(rows, fields, structural problems) of consecutive batches, rows renumbered."""
-    if len(batches) == 1:
-        return batches[0].n, batches[0].fields, batches[0].structural
-    offsets = np.cumsum([0] + [b.n for b in batches]).tolist()
-    structural = {
-        offset + i: why
-        for b, offset in zip(batches, offsets, strict=False)
-        for i, why in b.structural.items()
-    }
-    out = []
-    for k, first in enumerate(batches[0].fields):
-        parts = [b.fields[k] for b in batches]
-        cells = {
-            offset + i: cell
-            for part, offset in zip(parts, offsets, strict=False)
-            for i, cell in (part.cells or {}).items()
-        }
-        out.append(
-            _Field(
-                first.name,
-                np.concatenate([p.values for p in parts]),
-                first.lo,
-                first.hi,
-                np.concatenate([p.missing for p in parts]),
-                np.concatenate([p.unparseable for p in parts]),
-                cells,
-            )
-        )
-    return offsets[-1], out, structural
-
-
-def _text_extras(batches: Sequence[_CsvBatch]) -> Callable[[np.ndarray | None], dict]:
-    """Extra columns: float64 when every accepted cell parses as a number, else text."""
-
-    def build(keep: np.ndarray | None) -> dict[str, np.ndarray]:
-        out = {}
-        for name in batches[0].extras:
-            column = np.concatenate([b.extras[name] for b in batches])
-            chosen = column if keep is None else column[keep]
-            out[name] = _float_or_text(chosen)
-        return out
-
-    return build
-
-
-def _no_extras(keep: np.ndarray | None) -> dict[str, np.ndarray]:
-    return {}
-
-
-def _csv_from_text(content: str, *, hint: str = "") -> IngestResult:
-    """Parse and validate CSV text (see `_parsed_csv_batches`)."""
+def _csv_module_result(content: str, *, hint: str) -> IngestResult:
+    """Parse and validate CSV text with the csv module (see `_parsed_csv_batches`)."""
     _check_csv_text(content)
     lines = io.StringIO(content, newline="")
-    batches = list(
-        _parsed_csv_batches(lines, batch_rows=_CSV_BATCH_ROWS, keep_extras=True, hint=hint)
-    )
+    batches = list(_parsed_csv_batches(lines, batch_rows=_CSV_BATCH_ROWS, hint=hint))
+    return _result(batches)
+
+
+def _result(batches: list[_CsvBatch]) -> IngestResult:
+    """Join and validate the batches, which are emptied from the list once joined, so
+    their arrays are freed before validation makes its own (a lower peak)."""
     n, fields, structural = _concat_batches(batches)
-    return _assemble(n, fields, _text_extras(batches), structural)
+    extras = _text_extras(batches)
+    batches.clear()
+    return _assemble(n, fields, extras, structural)
 
 
-def iter_csv_batches(
-    path: str | os.PathLike[str], *, batch_rows: int
-) -> Iterator[tuple[int, IngestResult]]:
-    """Stream a CSV file as (number of its first row, validated result) per batch.
+def _arrow_result(blocks: Iterator[bytes], *, hint: str) -> IngestResult | None:
+    """The input (UTF-8 blocks of whole lines, the header first) read by the pyarrow
+    engine, or None when a block is one only the csv module reads right.
 
-    The same parser, rules, reasons and row numbers as `ingest_csv` (which reads the file
-    whole), in memory O(batch_rows): a batch's rejected rows are numbered within the
-    batch, so the file row of a rejection is ``first_row + rejection.row - 1``. Extra
-    columns are not kept. Raises IngestError for what `ingest_csv` would refuse as a whole
-    (no header, a missing column, not UTF-8, NUL, not a regular file), possibly after
-    yielding the batches before the problem.
+    WHY the header is read here by the csv module: its errors (missing or duplicate
+    columns) are the ones users see, worded once, in `_csv_header`.
     """
-    check_int(batch_rows, "batch_rows", 1)
-    name = str(path)
-    with (
-        _open_regular(Path(path)) as raw,
-        io.TextIOWrapper(raw, encoding="utf-8-sig", newline="") as fh,
-    ):
-        lines = _file_lines(fh, name)
-        first_row = 1
-        for batch in _parsed_csv_batches(lines, batch_rows=batch_rows, keep_extras=False):
-            if batch.n:
-                yield first_row, _assemble(batch.n, batch.fields, _no_extras, batch.structural)
-            first_row += batch.n
+    try:
+        first = next(blocks, b"").removeprefix(codecs.BOM_UTF8)
+        end = first.find(b"\n")
+        if not first[:1].isalpha() or end < 0 or not _readable(first[: end + 1]):
+            return None
+        header = next(csv.reader([first[:end].decode().rstrip("\r")], **_CSV_DIALECT))
+        width, fields, extras = _csv_header(header, hint)
+        batches = []
+        for block in itertools.chain([first[end + 1 :]], blocks):
+            batch = _arrow_batch(block, width, fields, extras) if block else None
+            if block and batch is None:
+                return None
+            batches += [batch] if batch else []
+    except UnicodeEncodeError:  # a lone surrogate in str content: the csv module's case
+        return None
+    return _result(batches) if batches else None
+
+
+def _text_blocks(content: str, size: int) -> Iterator[bytes]:
+    """UTF-8 blocks of about `size` characters, each ending at a line end."""
+    start = 0
+    while start < len(content):
+        end = content.find("\n", start + size) + 1 or len(content)
+        yield content[start:end].encode("utf-8")
+        start = end
+
+
+def _file_blocks(fh: IO[bytes], size: int) -> Iterator[bytes]:
+    """Blocks of about `size` bytes of a binary file, each ending at a line end."""
+    carry = b""
+    while chunk := fh.read(size):
+        chunk = carry + chunk
+        end = chunk.rfind(b"\n") + 1
+        carry = chunk[end:]
+        if end:
+            yield chunk[:end]
+    if carry:
+        yield carry
+
+
+def _csv_from_text(content: str, *, hint: str = "", block: int = _BLOCK_CHARS) -> IngestResult:
+    """Parse and validate CSV text: pyarrow where it reads as the csv module, else the csv
+    module (which also raises every whole-input error)."""
+    result = _arrow_result(_text_blocks(content, block), hint=hint)
+    return result if result is not None else _csv_module_result(content, hint=hint)
+
+
+def _csv_from_path(path: Path, *, block: int = _BLOCK_CHARS) -> IngestResult:
+    """Parse and validate a CSV file streamed in blocks: memory holds one block of text
+    plus the parsed columns, never the whole text (unless the csv module must read it)."""
+    with _open_regular(path) as fh:
+        try:
+            result = _arrow_result(_file_blocks(fh, block), hint="")
+        except OSError as err:
+            raise IngestError(f"cannot read {str(path)!r}: {err.strerror}") from None
+    return result if result is not None else _csv_module_result(_read_path(path), hint="")
 
 
 def ingest_csv(source: Source, *, text: bool | None = None) -> IngestResult:
     """Ingest CSV from content (str/bytes), a path, or a text or binary file object.
 
     A str is content when it is empty, has a line break or a comma, or starts with '{' or
-    '['; otherwise a path. `text=True` forces content, `text=False` forces a path.
+    '['; otherwise a path. A path is streamed in blocks (memory holds one block of text
+    plus the parsed columns), so files of 1e7 rows need no more than their columns. The
+    rules (schema, numbers, timestamps, reasons, row numbers) are in the package docstring.
+
+    Parameters
+    ----------
+    source : str, bytes, os.PathLike or file object
+        CSV content, a path to a regular file, or a file object opened in text or binary.
+    text : bool, optional
+        True forces a str to be content, False forces it to be a path; None guesses.
+
+    Returns
+    -------
+    IngestResult
+        The accepted rows as a PointTable and every rejected row with its reason.
+
+    Raises
+    ------
+    IngestError
+        For a problem of the input as a whole (no header, a required column missing, not
+        UTF-8, not CSV, not a regular file); a bad row is quarantined, never raised.
+
+    Examples
+    --------
+    >>> from geoinfer_workflows.modules.ingest import ingest_csv
+    >>> csv_text = "lat,lon,timestamp,value\\n10.5,20,2024-03-01T12:00:00Z,1.5\\n95,20,0,2\\n"
+    >>> result = ingest_csv(csv_text)
+    >>> result.accepted, result.table.t.tolist(), [(r.row, r.reason) for r in result.rejected]
+    (1, [1709294400], [(2, 'lat 95 outside [-90, 90]')])
     """
+    path = _path_of(source, text=text)
+    if path is not None:
+        return _csv_from_path(path)
     auto_single_line = (
         isinstance(source, str) and text is None and _is_inline(source, None) and "\n" not in source
     )

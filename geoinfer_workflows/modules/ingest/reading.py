@@ -81,6 +81,15 @@ def _read_path(path: Path) -> str:
     return _decode(data)
 
 
+def _path_of(source: Any, *, text: bool | None) -> Path | None:
+    """The path `source` names, by the rules of `_read_text`; None for content."""
+    if isinstance(source, str) and not _is_inline(source, text):
+        return Path(source)
+    if isinstance(source, os.PathLike) and not text:
+        return Path(source)
+    return None
+
+
 def _read_text(source: Any, *, text: bool | None) -> str:
     """The whole input as text, whatever form it came in (content, path, file object)."""
     if isinstance(source, bytes | bytearray | memoryview):

@@ -52,7 +52,34 @@ def _mapping_rows(items: Sequence[Any], what: str) -> tuple[list[Mapping[Any, An
 
 
 def ingest_records(records: Sequence[Mapping[str, Any]]) -> IngestResult:
-    """Ingest a sequence of dicts with the CSV schema and aliases (values may be str)."""
+    """Ingest a sequence of dicts with the CSV schema and aliases (values may be str).
+
+    Parameters
+    ----------
+    records : sequence of mappings
+        One mapping per row; an absent key is a missing cell, and an item that is not a
+        mapping is a rejected row.
+
+    Returns
+    -------
+    IngestResult
+        The accepted rows as a PointTable and every rejected row (numbered from 1 by
+        position) with its reason.
+
+    Raises
+    ------
+    IngestError
+        Not a sequence, empty, or no record names a required field.
+
+    Examples
+    --------
+    >>> from geoinfer_workflows.modules.ingest import ingest_records
+    >>> rows = [{"latitude": 1, "lng": 2, "time": "2024-03-01", "value": "7"},
+    ...         {"latitude": 1, "lng": 2, "time": "2024-03-01", "value": "x"}]
+    >>> result = ingest_records(rows)
+    >>> result.table.value.tolist(), result.rejected[0].reason
+    ([7.0], "unparseable value 'x'")
+    """
     if isinstance(records, str | bytes | Mapping) or not isinstance(records, Sequence):
         raise IngestError(
             f"records must be a sequence of mappings, got {type(records).__name__}"

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
+from functools import cache
 from typing import Any
 
 import numpy as np
@@ -35,14 +36,19 @@ class _CodePoints:
     is transposed once so that each position is one contiguous array.
     """
 
-    def __init__(self, u: np.ndarray) -> None:
-        n = u.shape[0]
-        by_row = np.ascontiguousarray(u).view(np.uint32).reshape(n, -1)
-        self.n, self.width = by_row.shape
-        self.cols = np.ascontiguousarray(by_row.T).view(np.int32)  # code points < 2**31
+    def __init__(self, cols: np.ndarray) -> None:
+        """From a (width, n) int32 matrix: position i of string j at ``cols[i, j]``, 0 past
+        its end (what `of_unicode` builds, and the CSV engine from UTF-8 bytes)."""
+        self.width, self.n = cols.shape
+        self.cols = cols
         self.flat = self.cols.ravel()
         self.length = np.count_nonzero(self.cols, axis=0)
-        self.rows = np.arange(n)
+        self.rows = np.arange(self.n)
+
+    @classmethod
+    def of_unicode(cls, u: np.ndarray) -> _CodePoints:
+        by_row = np.ascontiguousarray(u).view(np.uint32).reshape(u.shape[0], -1)
+        return cls(np.ascontiguousarray(by_row.T).view(np.int32))  # code points < 2**31
 
     def at(self, i: int) -> np.ndarray:
         """Code points at fixed position i (0 past the end of every string)."""
@@ -133,14 +139,54 @@ def _parse_iso(cp: _CodePoints) -> np.ndarray:
     hour = np.where(has_time, hour, 0)
     minute = np.where(end >= 16, minute, 0)
     second = np.where(end >= 19, second, 0)
-    ok &= (month >= 1) & (month <= 12) & (hour <= 23) & (minute <= 59) & (second <= 59)
-    # Calendar arithmetic by numpy's datetime64: days at the start of this and next month.
-    months = np.where(ok, (year - 1970) * 12 + month - 1, 0)
-    first = months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    following = (months + 1).astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
-    ok &= (day >= 1) & (day <= following - first)
-    seconds = (first + day - 1) * 86_400 + hour * 3600 + minute * 60 + second - offset
+    return _utc_seconds(ok & (second <= 59), year, month, day, hour, minute, second - offset)
+
+
+@cache
+def _month_starts() -> np.ndarray:
+    """Epoch day of the first of each month from January of year 0 to January 10000.
+
+    Calendar arithmetic by numpy's datetime64, once: a row's month is then one lookup.
+    """
+    months = np.arange(10_000 * 12 + 1) - 1970 * 12
+    return months.astype("datetime64[M]").astype("datetime64[D]").astype(np.int64)
+
+
+def _utc_seconds(ok: np.ndarray, *fields: np.ndarray) -> np.ndarray:
+    """Epoch seconds (float64; NaN where not `ok` or not a real date and time) of the fields
+    year, month, day, hour, minute and second; the caller checks the second (0..59) and
+    has already taken the zone offset from it."""
+    year, month, day, hour, minute, second = fields
+    ok = ok & (month >= 1) & (month <= 12) & (hour <= 23) & (minute <= 59)
+    starts = _month_starts()
+    months = np.where(ok, year * 12 + month - 1, 0)  # four-digit years: 0 <= months < 120,000
+    first = starts[months]
+    ok &= (day >= 1) & (day <= starts[months + 1] - first)
+    seconds = (first + day - 1) * 86_400 + hour * 3600 + minute * 60 + second
     return np.where(ok, seconds.astype(np.float64), np.nan)
+
+
+# The digits of YYYY-MM-DDThh:mm:ssZ, in pairs: century, year, month, day, hour, minute, second.
+_FIXED_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
+_FIXED_MARKS = {4: "-", 7: "-", 10: "Tt ", 13: ":", 16: ":", 19: "Zz"}
+
+
+def _parse_iso_fixed(by_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """(epoch seconds, read) of rows of 20 bytes (a (n, 20) uint8 matrix) in the one form
+    of most files, YYYY-MM-DDThh:mm:ssZ: a few whole-matrix operations instead of the
+    general parser's hundred. A row not `read` (another form, or invalid) is the general
+    parser's to judge (`_parse_iso`); a row read gets the seconds that parser gives."""
+    digits = by_row[:, _FIXED_DIGITS] - np.uint8(_C["0"])  # wraps below '0': then > 9
+    ok = (digits <= 9).all(axis=1)
+    for at, marks in _FIXED_MARKS.items():
+        mark = by_row[:, at]
+        ok &= np.logical_or.reduce([mark == ord(m) for m in marks])
+    pairs = digits[:, 0::2].astype(np.int64) * 10 + digits[:, 1::2]
+    century, year, month, day, hour, minute, second = pairs.T
+    seconds = _utc_seconds(
+        ok & (second <= 59), century * 100 + year, month, day, hour, minute, second
+    )
+    return seconds, ~np.isnan(seconds)
 
 
 def _timestamp_text(cell: Any) -> str:
@@ -161,6 +207,30 @@ def _timestamp_text(cell: Any) -> str:
         except OverflowError:  # an int beyond float range (a 400-digit "timestamp")
             return "?"
     return "?"
+
+
+def _fixed_form_cells(
+    texts: Sequence[str], lengths: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray] | None:
+    """`_parse_timestamp_cells` of ASCII cells all 20 characters long, the common form
+    (YYYY-MM-DDThh:mm:ssZ) read from their bytes by `_parse_iso_fixed`, the other cells
+    by the general path; None when the cells are not of that shape."""
+    n = len(texts)
+    if not n or lengths.min() != 20 or lengths.max() != 20:
+        return None
+    joined = "".join(texts)
+    if not joined.isascii():
+        return None
+    seconds, done = _parse_iso_fixed(np.frombuffer(joined.encode("ascii"), np.uint8).reshape(n, 20))
+    rest = np.flatnonzero(~done)
+    if rest.size == n:
+        return None
+    out = (seconds, np.zeros(n, dtype=bool), np.zeros(n, dtype=bool))
+    if rest.size:
+        others = _parse_timestamp_cells([texts[i] for i in rest.tolist()], all_text=True)
+        for target, part in zip(out, others, strict=True):
+            target[rest] = part
+    return out
 
 
 def _parse_timestamp_cells(
@@ -187,15 +257,18 @@ def _parse_timestamp_cells(
     # Per cell from here on, with the same verdict as the pass above for every cell, so
     # that no row's fate depends on its neighbours (or on where a batch boundary falls).
     lengths = np.fromiter(map(len, texts), dtype=np.intp, count=n)
+    fixed = _fixed_form_cells(texts, lengths)
+    if fixed is not None:
+        return fixed
     too_long = lengths > _MAX_TIMESTAMP_CHARS  # never ISO; still read as epoch seconds
     short = texts
     if too_long.any():
         short = ["" if long else s for s, long in zip(texts, too_long.tolist(), strict=True)]
     u = np.array(short, dtype=str)
-    cp = _CodePoints(u)
+    cp = _CodePoints.of_unicode(u)
     if cp.padded().any():
         u = np.char.strip(u, _ASCII_BLANKS)  # what `padded` tests; float() strips the same
-        cp = _CodePoints(u)
+        cp = _CodePoints.of_unicode(u)
     values = _parse_iso(cp)
     iso = cp.at(4) == _C["-"]
     unparseable = iso & np.isnan(values)
