@@ -1,0 +1,114 @@
+"""The fast paths of SPACE against plain references: blocked k-means, blocked dense DBSCAN,
+exact H3 de-duplication. Each reference is the straightforward computation the fast path
+replaced, so a fast path that drifts from it fails here."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from geoinfer_workflows.modules import space
+from geoinfer_workflows.modules.space import _dbscan, _kmeans
+from tests.test_space import brute_dbscan
+
+M_PER_DEG = 111_195.0
+
+
+def reference_plusplus(X: np.ndarray, k: int, rng: np.random.Generator) -> np.ndarray:
+    """Greedy k-means++ (2 + log k trials) over full distance rows, as before blocking."""
+    n = len(X)
+    trials = 2 + int(math.log(k))
+    chosen = [int(rng.integers(n))]
+    closest = ((X - X[chosen[0]]) ** 2).sum(axis=1)
+    for _ in range(1, k):
+        cumulative = np.cumsum(closest)
+        draws = rng.uniform(size=trials) * cumulative[-1]
+        candidates = np.minimum(np.searchsorted(cumulative, draws), n - 1)
+        dist = ((X[None, :, :] - X[candidates][:, None, :]) ** 2).sum(axis=2)
+        dist = np.minimum(dist, closest)
+        best = int(np.argmin(dist.sum(axis=1)))
+        chosen.append(int(candidates[best]))
+        closest = dist[best]
+    return np.array(chosen)
+
+
+def test_blocked_kmeans_plusplus_draws_the_same_seeds_as_full_rows() -> None:
+    """More points than one block, so the blocked trial costs span several blocks."""
+    rng = np.random.default_rng(5)
+    X = np.concatenate([rng.normal(c, 1.0, (7_000, 2)) for c in (0.0, 8.0, 20.0)])
+    got = space.kmeans_plusplus(X, 8, np.random.default_rng(11))
+    expected = X[reference_plusplus(X - X.mean(axis=0), 8, np.random.default_rng(11))]
+    np.testing.assert_array_equal(got, expected)
+    assert len(X) > 2 * _kmeans._BLOCK
+
+
+@pytest.mark.parametrize("k", [3, 8, 40])
+def test_blocked_assignment_is_the_first_nearest_centre(k: int) -> None:
+    rng = np.random.default_rng(k)
+    X = rng.normal(0.0, 100.0, (20_000, 3))
+    C = X[rng.choice(len(X), k, replace=False)]
+    C[1] = C[0]  # a duplicated centre: the tie goes to the lower index, as argmin's
+    d = ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
+    np.testing.assert_array_equal(space.nearest_center(X, C), d.argmin(axis=1))
+
+
+def reference_dbscan(xyz: np.ndarray, radius: float, min_samples: int) -> np.ndarray:
+    """The former DBSCAN: all pairs at once, one connected-components call on the CSR."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+    from scipy.spatial import cKDTree
+
+    n = len(xyz)
+    pairs = cKDTree(xyz).query_pairs(radius, output_type="ndarray")
+    core = 1 + np.bincount(pairs.ravel(), minlength=n) >= min_samples
+    kept = pairs[core[pairs[:, 0]] & core[pairs[:, 1]]]
+    graph = coo_matrix((np.ones(len(kept)), (kept[:, 0], kept[:, 1])), shape=(n, n))
+    _, component = connected_components(graph.tocsr(), directed=False)
+    labels = np.full(n, -1)
+    labels[core] = component[core]
+    border, anchor = _dbscan._nearest_core(xyz, pairs, core)
+    labels[border] = component[anchor]
+    return _dbscan._first_appearance(labels)
+
+
+@pytest.mark.parametrize("dense_components", [8, 100_000])  # both merge branches
+def test_dense_dbscan_in_many_blocks_matches_the_former_algorithm(
+    monkeypatch: pytest.MonkeyPatch, dense_components: int
+) -> None:
+    """The benchmark's dense setting scaled down: ~300 neighbours a point, blobs that
+    touch, noise; small groups force hundreds of blocks and cross-group merges."""
+    monkeypatch.setattr(_dbscan, "_GROUP", 128)
+    monkeypatch.setattr(_dbscan, "_DENSE_COMPONENTS", dense_components)
+    rng = np.random.default_rng(4)
+    centres = np.array([[40.0, -3.7], [40.004, -3.7], [40.03, -3.66]])
+    which = rng.integers(0, 3, 3_000)
+    lat = centres[which, 0] + rng.normal(0, 150 / M_PER_DEG, which.size)
+    lon = centres[which, 1] + rng.normal(0, 200 / M_PER_DEG, which.size)
+    lat = np.r_[lat, rng.uniform(39.98, 40.05, 300)]
+    lon = np.r_[lon, rng.uniform(-3.75, -3.62, 300)]
+    xyz = space.unit_xyz(lat, lon)
+    radius = _dbscan._chord_for_metres(150.0)
+    got = space.dbscan(lat, lon, eps_m=150.0, min_samples=100)
+    np.testing.assert_array_equal(got, reference_dbscan(xyz, radius, 100))
+    np.testing.assert_array_equal(got, brute_dbscan(lat, lon, 150.0, 100))
+    counts = 1 + np.bincount(
+        np.concatenate([b.ravel() for b in _dbscan._pair_blocks(xyz, radius)]),
+        minlength=lat.size,
+    )
+    assert np.median(counts) > 200  # dense, as the benchmark's
+    assert got.max() >= 1 and (got == -1).sum() > 50  # clusters and noise: not trivial
+
+
+def test_pair_blocks_list_every_pair_once() -> None:
+    rng = np.random.default_rng(2)
+    xyz = space.unit_xyz(rng.uniform(10, 10.02, 2_000), rng.uniform(20, 20.02, 2_000))
+    radius = _dbscan._chord_for_metres(200.0)
+    blocks = list(_dbscan._pair_blocks(xyz, radius))
+    from scipy.spatial import cKDTree
+
+    expected = cKDTree(xyz).query_pairs(radius, output_type="ndarray")
+    got = np.sort(np.concatenate(blocks).astype(np.int64), axis=1)
+    assert {tuple(p) for p in got.tolist()} == {tuple(p) for p in expected.tolist()}
+    assert len(got) == len(expected) > 10_000
