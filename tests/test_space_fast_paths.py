@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from geoinfer_workflows.modules import space
-from geoinfer_workflows.modules.space import _dbscan, _kmeans
+from geoinfer_workflows.modules.space import _cells, _dbscan, _kmeans
 from tests.test_space import brute_dbscan
 
 M_PER_DEG = 111_195.0
@@ -112,3 +112,47 @@ def test_pair_blocks_list_every_pair_once() -> None:
     got = np.sort(np.concatenate(blocks).astype(np.int64), axis=1)
     assert {tuple(p) for p in got.tolist()} == {tuple(p) for p in expected.tolist()}
     assert len(got) == len(expected) > 10_000
+
+
+def _calls(keys: np.ndarray) -> tuple[np.ndarray, list[int]]:
+    """`_per_distinct` with a compute that records how many keys it was given."""
+    sizes: list[int] = []
+
+    def compute(distinct: np.ndarray) -> np.ndarray:
+        sizes.append(distinct.size)
+        return distinct * 2.0
+
+    return _cells._per_distinct(keys, compute), sizes
+
+
+def test_h3_dedupe_is_decided_on_every_point_not_a_sample() -> None:
+    """5,000 stations x 4 readings, station-major: a strided sample sees no repeat."""
+    rng = np.random.default_rng(8)
+    lat, lon = rng.uniform(35, 45, 5_000), rng.uniform(-5, 5, 5_000)
+    keys = np.repeat(lat + 1j * lon, 4)
+    got, sizes = _calls(keys)
+    assert sizes == [5_000]
+    np.testing.assert_array_equal(got, keys * 2.0)
+    cells = space.h3_cells(np.repeat(lat, 4), np.repeat(lon, 4), 9)
+    np.testing.assert_array_equal(cells, np.repeat(space.h3_cells(lat, lon, 9), 4))
+    unique_keys = rng.uniform(0, 1, 20_000) + 1j * rng.uniform(0, 1, 20_000)
+    assert _calls(unique_keys)[1] == [20_000]  # nothing repeats: one call, no grouping
+
+
+def test_h3_dedupe_survives_a_hash_collision() -> None:
+    """Two different points built to share a 64-bit hash still get their own results."""
+    rng = np.random.default_rng(1)
+    bits = np.array([40.5, -3.25]).view(np.uint64)  # arrays: uint64 products wrap quietly
+    target = (bits[:1] * _cells._MIX) ^ bits[1:]
+    while True:
+        lat2 = np.array([rng.uniform(-80, 80)])
+        lon2 = (target ^ (lat2.view(np.uint64) * _cells._MIX)).view(np.float64)
+        if np.isfinite(lon2[0]):
+            break
+    first = complex(40.5, -3.25)
+    second = complex(lat2[0], lon2[0])
+    keys = np.array([first, second] * 6_000)
+    assert _cells._hash64(keys[:1])[0] == _cells._hash64(keys[1:2])[0]
+    got, sizes = _calls(keys)
+    assert sizes == [2]
+    np.testing.assert_array_equal(got, keys * 2.0)
