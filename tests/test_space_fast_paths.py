@@ -156,3 +156,21 @@ def test_h3_dedupe_survives_a_hash_collision() -> None:
     got, sizes = _calls(keys)
     assert sizes == [2]
     np.testing.assert_array_equal(got, keys * 2.0)
+
+
+@pytest.mark.parametrize("radius", [1e-7, 1e-3])  # int64 cell keys overflow / fit
+def test_cell_representatives_group_core_points_by_cell(radius: float) -> None:
+    rng = np.random.default_rng(6)
+    xyz = space.unit_xyz(rng.uniform(-80, 80, 500), rng.uniform(-180, 180, 500))
+    xyz = np.repeat(xyz, 3, axis=0)  # every cell holds at least three points
+    core = rng.random(len(xyz)) < 0.7
+    got = _dbscan._cell_representatives(xyz, core, radius)
+    cells = np.floor(xyz / (radius / math.sqrt(3.0) * (1.0 - 1e-9))).astype(np.int64)
+    first: dict[tuple[int, ...], int] = {}
+    for i in np.flatnonzero(core):
+        first.setdefault(tuple(cells[i].tolist()), int(i))
+    expected = np.arange(len(xyz))
+    for i in np.flatnonzero(core):
+        expected[i] = first[tuple(cells[i].tolist())]
+    np.testing.assert_array_equal(got, expected)
+    assert (got[core] != np.flatnonzero(core)).any()  # some points were merged

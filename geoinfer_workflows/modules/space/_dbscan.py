@@ -63,7 +63,10 @@ def _pair_blocks(xyz: np.ndarray, radius: float) -> Iterator[np.ndarray]:
     """Every pair of rows of `xyz` within `radius`, once, as (m, 2) int32/int64 blocks."""
     n = len(xyz)
     dtype = np.int32 if n <= np.iinfo(np.int32).max else np.int64
-    groups = np.array_split(cKDTree(xyz).indices.astype(dtype), max(1, n // _GROUP))
+    if n < 2 * _GROUP:  # one group: no leaf order needed, no second tree
+        groups = [np.arange(n, dtype=dtype)]
+    else:
+        groups = np.array_split(cKDTree(xyz).indices.astype(dtype), n // _GROUP)
     trees = [cKDTree(xyz[group]) for group in groups]
     lo = np.array([xyz[group].min(axis=0) for group in groups])
     hi = np.array([xyz[group].max(axis=0) for group in groups])
@@ -90,14 +93,23 @@ def _cell_representatives(xyz: np.ndarray, core: np.ndarray, radius: float) -> n
     members = np.flatnonzero(core)
     side = radius / math.sqrt(3.0) * (1.0 - 1e-9)  # rounding must never stretch a cell
     cells = np.floor(xyz[members] / side).astype(np.int64)
-    _, first, inverse = np.unique(cells, axis=0, return_index=True, return_inverse=True)
+    cells -= cells.min(axis=0)
+    span = cells.max(axis=0) + 1
+    if math.prod(span.tolist()) < 2**62:  # one int64 key per cell: a plain 1-D sort
+        keys = (cells[:, 0] * span[1] + cells[:, 1]) * span[2] + cells[:, 2]
+        _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    else:  # a continent at metre eps: rows as keys
+        _, first, inverse = np.unique(cells, axis=0, return_index=True, return_inverse=True)
     component[members] = members[first][inverse.ravel()]
     return component
 
 
+# Above this many pairs a point, core points are pre-merged by grid cell: with sparse
+# neighbourhoods the cells hold a point or two and the sort would not pay.
+_DENSE_PAIRS_PER_POINT = 16
 # Blocks whose edges touch at most this many components are de-duplicated in a boolean
-# K x K matrix (a scan, no sort); larger ones go to a sparse matrix as they are.
-_DENSE_COMPONENTS = 2048
+# K x K matrix (a scan of K^2, no sort); larger ones go to a sparse matrix as they are.
+_DENSE_COMPONENTS = 512
 
 
 def _merge(component: np.ndarray, ends: np.ndarray) -> np.ndarray:
@@ -129,11 +141,14 @@ def _core_components(
 ) -> np.ndarray:
     """Component of each core point in the core-core graph (a representative point id).
 
-    Core points start merged by grid cell (`_cell_representatives`); each block's
+    Core points start merged by grid cell when pairs are dense
+    (`_cell_representatives`); each block's
     core-core edges are then mapped to the components found so far, and only those
     joining two different components are merged. Memory is that of one block.
     """
-    component = _cell_representatives(xyz, core, radius)
+    n = len(xyz)
+    dense = sum(len(block) for block in blocks) > _DENSE_PAIRS_PER_POINT * n
+    component = _cell_representatives(xyz, core, radius) if dense else np.arange(n)
     # One gather per block: component ids, -1 for non-core ends; an edge counts when its
     # ends differ and neither is negative (sign bit clear in their OR).
     of_core = np.where(core, component, -1).astype(blocks[0].dtype)
