@@ -346,3 +346,13 @@ def csv_text_with_bad_rows(n: int) -> str:
         fields[at : at + 1] = [text]  # past the end: appended
         lines[row] = ",".join(fields)
     return "\n".join(lines) + "\n"
+
+
+def station_readings(stations: int, readings: int, seed: int = 0):
+    """(lat, lon) of `readings` reports from each of `stations` fixed stations, station
+    after station (the layout a sample-based duplicate check misses): every coordinate
+    pair repeats `readings` times."""
+    rng = np.random.default_rng(seed)
+    lat = rng.uniform(35.0, 45.0, stations)
+    lon = rng.uniform(-5.0, 5.0, stations)
+    return np.repeat(lat, readings), np.repeat(lon, readings)

@@ -29,10 +29,10 @@ def _micro_clusters(
     (similar member counts); a few KD-tree Lloyd passes make them compact. O(n + m)
     memory, O(n log m) time per pass.
     """
-    Xc, mean, x_sq = _centred(X)
+    XT, mean, x_sq = _centred(X)
     rng = np.random.default_rng(seed)
-    seeds = Xc[np.sort(rng.choice(len(X), size=m, replace=False))]
-    run = _lloyd(Xc, x_sq, seeds, _MICRO_LLOYD_ITER, _absolute_tol(Xc, 1e-4))
+    seeds = XT[:, np.sort(rng.choice(len(X), size=m, replace=False))].T
+    run = _lloyd(XT, x_sq, seeds, _MICRO_LLOYD_ITER, _absolute_tol(XT, 1e-4))
     counts = np.bincount(run.labels, minlength=m)
     used = np.flatnonzero(counts > 0)  # coincident seeds can leave a centre empty
     remap = np.full(m, -1, dtype=np.intp)

@@ -21,9 +21,10 @@ from geoinfer_workflows.validation import (
     check_non_negative_float,
 )
 
-# Distance blocks of at most this many entries (4 MiB of float64) keep the n x k
-# assignment matrix cache-sized and the memory bounded whatever n is.
-_CHUNK_ENTRIES = 1 << 19
+# Points per distance block: a (k, block) slab of float64 stays in the L2 cache for the
+# k of interest (<= 64), and memory stays bounded whatever n is. Each block is one BLAS
+# product and a few in-cache passes, instead of full-length passes through main memory.
+_BLOCK = 8192
 # Above this many centres (in few dimensions) a KD-tree over the centres assigns points
 # faster than the dense n x k distance matrix (measured crossover ~64-256 for d = 2).
 _TREE_MIN_CENTRES = 64
@@ -44,74 +45,122 @@ def _row_sq_norms(X: np.ndarray) -> np.ndarray:
     return np.einsum("ij,ij->i", X, X)
 
 
-def _sq_dists_rows(XT: np.ndarray, x_sq: np.ndarray, C: np.ndarray) -> np.ndarray:
-    """(m, n) squared distances from each centre in C to every column of XT = X.T.
+# Up to this many features the cross term -2 c.x of a block is summed feature by feature
+# with broadcasting: as fast as BLAS at d = 2, and exact ties stay ties (equal centres give
+# bitwise equal rows, which a BLAS kernel tiling rows differently does not promise).
+_BROADCAST_MAX_DIMS = 4
 
-    ||x||^2 - 2 x.c + ||c||^2 as one matrix product; the (m, n) layout keeps each
-    centre's row contiguous for the reductions k-means++ does on it. Callers pass
-    centred data so the cancellation in this expansion stays negligible.
+
+def _cross_term(minus_2c: np.ndarray, XT_block: np.ndarray, out: np.ndarray) -> None:
+    """out (k, m) = minus_2c (k, d) @ XT_block (d, m)."""
+    d = minus_2c.shape[1]
+    if d > _BROADCAST_MAX_DIMS:
+        np.matmul(minus_2c, XT_block, out=out)
+        return
+    np.multiply(minus_2c[:, :1], XT_block[:1], out=out)
+    for j in range(1, d):
+        out += minus_2c[:, j : j + 1] * XT_block[j : j + 1]
+
+
+def _blocks(n: int) -> range:
+    return range(0, n, _BLOCK)
+
+
+def _argmin_rows(D: np.ndarray, best: np.ndarray, nearest: np.ndarray) -> None:
+    """Column minima of D (k, m) into `best`, their first row index into `nearest`.
+
+    numpy's argmin down axis 0 walks each column separately; a SIMD minimum over the
+    rows, then one equality pass per row (last row first, so the lowest index wins a
+    tie, as argmin's does) is ~3x faster for a short axis.
     """
-    D = (-2.0 * C) @ XT
-    D += _row_sq_norms(C)[:, None]
-    D += x_sq
-    return np.maximum(D, 0.0, out=D)
+    np.minimum.reduce(D, axis=0, out=best)
+    for row in range(len(D) - 1, -1, -1):  # every column equals its minimum in some row
+        np.copyto(nearest, row, where=D[row] == best)
 
 
-def _assign(X: np.ndarray, x_sq: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centre of each row and the squared distance to it, in bounded memory."""
-    n, d = X.shape
+def _assign(XT: np.ndarray, x_sq: np.ndarray, C: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Nearest centre of each column of XT = X.T and the squared distance to it.
+
+    Per block of points: one (k, d) x (d, block) product (`_cross_term`) gives
+    -2 c.x + ||c||^2 (||x||^2 does not change which centre is nearest and is added once
+    at the end), then the
+    minimum down the k rows (`_argmin_rows`), all in cache. Callers pass centred data so
+    the cancellation in this expansion stays negligible.
+    """
+    d, n = XT.shape
     k = len(C)
     if k > _TREE_MIN_CENTRES and d <= _TREE_MAX_DIMS:
-        dist, labels = cKDTree(C).query(X, k=1)
+        dist, labels = cKDTree(C).query(XT.T, k=1)
         return labels.astype(np.intp), dist * dist
     labels = np.empty(n, dtype=np.intp)
     best = np.empty(n)
-    minus_2ct = -2.0 * C.T
-    c_sq = _row_sq_norms(C)
-    step = max(1, _CHUNK_ENTRIES // k)
-    rows = np.arange(min(step, n))
-    for start in range(0, n, step):
-        stop = min(start + step, n)
-        D = X[start:stop] @ minus_2ct
+    minus_2c = -2.0 * C
+    c_sq = _row_sq_norms(C)[:, None]
+    slab = np.empty((k, min(_BLOCK, n)))
+    for start in _blocks(n):
+        stop = min(start + _BLOCK, n)
+        D = slab[:, : stop - start]
+        _cross_term(minus_2c, XT[:, start:stop], D)
         D += c_sq
-        nearest = D.argmin(axis=1)
-        labels[start:stop] = nearest
-        best[start:stop] = D[rows[: stop - start], nearest]
+        _argmin_rows(D, best[start:stop], labels[start:stop])
     best += x_sq
     return labels, np.maximum(best, 0.0, out=best)
 
 
+def _trial_costs(
+    XT: np.ndarray, x_sq: np.ndarray, C: np.ndarray, closest: np.ndarray, out: np.ndarray
+) -> np.ndarray:
+    """min(closest, squared distance to each centre of C) into `out` (m, n); row sums.
+
+    k-means++'s question for each candidate centre: the potential (summed squared
+    distance to the nearest seed) if it were added. Blocked like `_assign`.
+    """
+    minus_2c = -2.0 * C
+    c_sq = _row_sq_norms(C)[:, None]
+    n = XT.shape[1]
+    for start in _blocks(n):
+        stop = min(start + _BLOCK, n)
+        D = out[:, start:stop]
+        _cross_term(minus_2c, XT[:, start:stop], D)
+        D += c_sq
+        D += x_sq[start:stop]
+        np.maximum(D, 0.0, out=D)
+        np.minimum(D, closest[start:stop], out=D)
+    return out.sum(axis=1)
+
+
 def _plusplus_indices(
-    X: np.ndarray, x_sq: np.ndarray, k: int, rng: np.random.Generator
+    XT: np.ndarray, x_sq: np.ndarray, k: int, rng: np.random.Generator
 ) -> np.ndarray:
     """Row indices of greedy k-means++ seeds (2 + log k candidates per step, best kept).
 
     Greedy trials make the seeding markedly less sensitive to one unlucky draw than
-    plain k-means++ for the price of a few extra distance columns per step.
+    plain k-means++ for the price of a few extra distance rows per step.
     """
-    n = len(X)
-    XT = np.ascontiguousarray(X.T)
+    n = XT.shape[1]
     n_trials = 2 + int(math.log(k))
     chosen = np.empty(k, dtype=np.intp)
     chosen[0] = rng.integers(n)
-    closest = _sq_dists_rows(XT, x_sq, X[chosen[:1]])[0]
+    closest = np.empty(n)
+    _trial_costs(XT, x_sq, XT[:, chosen[:1]].T, np.full(n, np.inf), closest[None, :])
+    trial = np.empty((n_trials, n))
+    cumulative = np.empty(n)
     for c in range(1, k):
-        cumulative = np.cumsum(closest)
+        np.cumsum(closest, out=cumulative)
         if cumulative[-1] > 0.0:
             draws = rng.uniform(size=n_trials) * cumulative[-1]
             candidates = np.minimum(np.searchsorted(cumulative, draws), n - 1)
         else:  # every point coincides with a seed: any choice is as good
             candidates = rng.integers(n, size=n_trials)
-        trial = _sq_dists_rows(XT, x_sq, X[candidates])
-        np.minimum(trial, closest, out=trial)
-        best = int(np.argmin(trial.sum(axis=1)))
+        costs = _trial_costs(XT, x_sq, XT[:, candidates].T, closest, trial)
+        best = int(np.argmin(costs))
         chosen[c] = candidates[best]
-        closest = trial[best].copy()
+        closest[:] = trial[best]
     return chosen
 
 
 def _update_centres(
-    X: np.ndarray, labels: np.ndarray, sq_err: np.ndarray, C: np.ndarray
+    XT: np.ndarray, labels: np.ndarray, sq_err: np.ndarray, C: np.ndarray
 ) -> np.ndarray:
     """Cluster means; an empty cluster is re-seeded at the point farthest from its centre.
 
@@ -126,23 +175,24 @@ def _update_centres(
         labels = labels.copy()
         labels[farthest] = empty[: farthest.size]
         counts = np.bincount(labels, minlength=k)
-    sums = np.column_stack([np.bincount(labels, weights=X[:, j], minlength=k) for j in range(d)])
+    sums = np.column_stack([np.bincount(labels, weights=XT[j], minlength=k) for j in range(d)])
     filled = counts > 0
     return np.where(filled[:, None], sums / np.maximum(counts, 1)[:, None], C)
 
 
 def _lloyd(
-    X: np.ndarray, x_sq: np.ndarray, C: np.ndarray, max_iter: int, tol_abs: float
+    XT: np.ndarray, x_sq: np.ndarray, C: np.ndarray, max_iter: int, tol_abs: float
 ) -> KMeansResult:
-    """Lloyd iterations on centred data; stops when labels repeat or centres barely move."""
-    labels, sq_err = _assign(X, x_sq, C)
+    """Lloyd iterations on centred data (XT = X.T); stops when labels repeat or centres
+    barely move."""
+    labels, sq_err = _assign(XT, x_sq, C)
     n_iter = 0
     while n_iter < max_iter:
         n_iter += 1
-        new_C = _update_centres(X, labels, sq_err, C)
+        new_C = _update_centres(XT, labels, sq_err, C)
         shift = float(((new_C - C) ** 2).sum())
         C = new_C
-        new_labels, sq_err = _assign(X, x_sq, C)
+        new_labels, sq_err = _assign(XT, x_sq, C)
         unchanged = np.array_equal(new_labels, labels)
         labels = new_labels
         if unchanged or shift <= tol_abs:
@@ -151,15 +201,16 @@ def _lloyd(
 
 
 def _centred(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(X - mean, mean, row norms): centring keeps the dot-product distances precise."""
+    """((X - mean).T, mean, row norms): centring keeps the dot-product distances precise;
+    the (d, n) layout gives the blocked distance products contiguous feature rows."""
     mean = X.mean(axis=0)
-    Xc = X - mean
-    return Xc, mean, _row_sq_norms(Xc)
+    XT = np.ascontiguousarray((X - mean).T)
+    return XT, mean, np.einsum("ij,ij->j", XT, XT)
 
 
-def _absolute_tol(Xc: np.ndarray, tol: float) -> float:
+def _absolute_tol(XT: np.ndarray, tol: float) -> float:
     """Convergence threshold on the summed squared centre shift, scaled to the data."""
-    return tol * float(Xc.var(axis=0).mean())
+    return tol * float(XT.var(axis=1).mean())
 
 
 def nearest_center(X: Any, centers: Any) -> np.ndarray:
@@ -176,8 +227,8 @@ def nearest_center(X: Any, centers: Any) -> np.ndarray:
             f"nearest_center needs X (n, d) and centers (k, d), got {X.shape} and {C.shape}"
         )
     shift = C.mean(axis=0)
-    Xc, Cc = X - shift, C - shift
-    labels, _ = _assign(Xc, _row_sq_norms(Xc), Cc)
+    XT = np.ascontiguousarray((X - shift).T)
+    labels, _ = _assign(XT, np.einsum("ij,ij->j", XT, XT), C - shift)
     return labels
 
 
@@ -185,8 +236,8 @@ def kmeans_plusplus(X: Any, k: int, rng: np.random.Generator) -> np.ndarray:
     """(k, d) k-means++ initial centres (rows of X), drawn from `rng`."""
     X = as_float_matrix(X)
     k = check_int(k, "k", 1, len(X))
-    Xc, _, x_sq = _centred(X)
-    return X[_plusplus_indices(Xc, x_sq, k, rng)]
+    XT, _, x_sq = _centred(X)
+    return X[_plusplus_indices(XT, x_sq, k, rng)]
 
 
 def lloyd(X: Any, centers: Any, *, max_iter: int = 100, tol: float = 1e-4) -> KMeansResult:
@@ -203,8 +254,8 @@ def lloyd(X: Any, centers: Any, *, max_iter: int = 100, tol: float = 1e-4) -> KM
         )
     max_iter = check_int(max_iter, "max_iter", 1)
     tol = check_non_negative_float(tol, "tol")
-    Xc, mean, x_sq = _centred(X)
-    run = _lloyd(Xc, x_sq, centers - mean, max_iter, _absolute_tol(Xc, tol))
+    XT, mean, x_sq = _centred(X)
+    run = _lloyd(XT, x_sq, centers - mean, max_iter, _absolute_tol(XT, tol))
     return KMeansResult(run.labels, run.centers + mean, run.inertia, run.n_iter)
 
 
@@ -261,11 +312,11 @@ def kmeans(
     n_init = check_int(n_init, "n_init", 1)
     max_iter = check_int(max_iter, "max_iter", 1)
     tol = check_non_negative_float(tol, "tol")
-    Xc, mean, x_sq = _centred(X)
-    tol_abs = _absolute_tol(Xc, tol)
+    XT, mean, x_sq = _centred(X)
+    tol_abs = _absolute_tol(XT, tol)
     rng = np.random.default_rng(seed)
     runs = (
-        _lloyd(Xc, x_sq, Xc[_plusplus_indices(Xc, x_sq, k, rng)], max_iter, tol_abs)
+        _lloyd(XT, x_sq, XT[:, _plusplus_indices(XT, x_sq, k, rng)].T, max_iter, tol_abs)
         for _ in range(n_init)
     )
     best = min(runs, key=lambda run: run.inertia)  # first of equals: deterministic
