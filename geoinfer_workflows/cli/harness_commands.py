@@ -11,75 +11,28 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
-from geoinfer_workflows.errors import EXIT_CODES_HELP, ExitCode, ParameterError
-from geoinfer_workflows.harness.budgets import (
-    BudgetError,
-    BudgetVerdict,
-    check_budgets,
-    format_verdicts,
+from geoinfer_workflows.cli.arguments import (
+    add_command,
+    non_negative_int,
+    non_negative_seconds,
+    positive_int,
+    positive_seconds,
 )
-from geoinfer_workflows.harness.load import LoadProgress, LoadResult, run_load
+from geoinfer_workflows.errors import ExitCode, ParameterError
 
-__all__ = ["add_command", "cmd_budgets_check", "cmd_load", "non_negative_int", "register"]
+if TYPE_CHECKING:  # imported by the handlers: numpy is not needed for --help
+    from geoinfer_workflows.harness.budgets import BudgetVerdict
+    from geoinfer_workflows.harness.load import LoadProgress, LoadResult
+
+__all__ = ["cmd_budgets_check", "cmd_load", "format_load_summary", "register"]
 
 DEFAULT_DURATION_S = 30.0
 DEFAULT_RESULTS = Path(".asv/results")
-
-
-def add_command(subparsers: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-    """A subcommand whose --help ends with the exit-code table, laid out as written."""
-    return subparsers.add_parser(
-        name, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
-    )
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text[:40]!r}") from None
-
-
-def non_negative_int(text: str) -> int:
-    """An argparse type: 0, 1, 2, ... (a seed, a count of rows to show)."""
-    value = _integer(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text[:40]!r}") from None
-
-
-def _positive_float(text: str) -> float:
-    value = _number(text)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = _number(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
-    return value
 
 
 def register(subparsers: Any) -> None:
@@ -94,11 +47,11 @@ def register(subparsers: Any) -> None:
         "and/or --max-ops operations.",
     )
     load.add_argument("name", help="workflow name (see `list`)")
-    load.add_argument("--users", type=_positive_int, default=50, help="concurrent users")
-    load.add_argument("--duration", type=_positive_float, default=None, help="seconds")
-    load.add_argument("--max-ops", type=_positive_int, default=None, help="total operations")
+    load.add_argument("--users", type=positive_int, default=50, help="concurrent users")
+    load.add_argument("--duration", type=positive_seconds, default=None, help="seconds")
+    load.add_argument("--max-ops", type=positive_int, default=None, help="total operations")
     load.add_argument(
-        "--ramp-up", type=_non_negative_float, default=0.0, help="seconds to start all users"
+        "--ramp-up", type=non_negative_seconds, default=0.0, help="seconds to start all users"
     )
     load.add_argument("--size", default="seed", help="data size name (default: seed)")
     load.add_argument("--seed", type=non_negative_int, default=0, help="data seed (default: 0)")
@@ -190,6 +143,7 @@ def _check_writable(path: Path) -> None:
 
 def cmd_load(args: argparse.Namespace) -> int:
     """Run the load test described by `args`; exit 0 if it ran (failures are reported)."""
+    from geoinfer_workflows.harness.load import run_load
     from geoinfer_workflows.synthetic import check_size
     from geoinfer_workflows.workflows import get_workflow, run_workflow
 
@@ -252,6 +206,8 @@ def _exit_code(verdicts: list[BudgetVerdict]) -> int:
 
 def cmd_budgets_check(args: argparse.Namespace) -> int:
     """Print the verdict table; 0 all pass, 1 any breach, 2 any budget not checkable."""
+    from geoinfer_workflows.harness.budgets import BudgetError, check_budgets, format_verdicts
+
     results = args.results
     if results is None and DEFAULT_RESULTS.is_dir():
         results = DEFAULT_RESULTS
