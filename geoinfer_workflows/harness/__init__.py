@@ -1,10 +1,19 @@
-"""The performance toolkit: executors, process monitor, cache, load tester, budgets.
+"""The performance toolkit: executors, process monitor, alerts, cache, load tester,
+budgets.
 
 Each module is importable on its own (`geoinfer_workflows.harness.cache`, ...); this package
 re-exports the entry points. Nothing here imports the workflows, so the workflows can use
 the toolkit without an import cycle.
 """
 
+from geoinfer_workflows.harness.alerts import (
+    GUIDE_RULES,
+    AlertEngine,
+    AlertEvent,
+    AlertRule,
+    JsonLinesSink,
+    ResourceSampler,
+)
 from geoinfer_workflows.harness.budgets import BudgetError, BudgetVerdict, check_budgets
 from geoinfer_workflows.harness.cache import (
     CacheError,
@@ -17,15 +26,21 @@ from geoinfer_workflows.harness.load import LoadProgress, LoadResult, run_load
 from geoinfer_workflows.harness.monitor import Monitor, OperationRecord, OperationSummary
 
 __all__ = [
+    "GUIDE_RULES",
+    "AlertEngine",
+    "AlertEvent",
+    "AlertRule",
     "BudgetError",
     "BudgetVerdict",
     "CacheError",
+    "JsonLinesSink",
     "LRUCache",
     "LoadProgress",
     "LoadResult",
     "Monitor",
     "OperationRecord",
     "OperationSummary",
+    "ResourceSampler",
     "SQLiteCache",
     "TwoLevelCache",
     "cached_stage",
