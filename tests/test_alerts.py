@@ -98,13 +98,13 @@ def test_guide_rules_are_the_guides_thresholds() -> None:
 
 def test_resource_sampler_sees_real_cpu_work() -> None:
     sampler = ResourceSampler()
-    time.sleep(0.3)  # idle: the baseline the busy phase is compared with
+    time.sleep(0.3)  # idle (but for BLAS threads still spinning after earlier tests)
     idle = sampler()["cpu_fraction"]
     deadline = time.perf_counter() + 0.3
     while time.perf_counter() < deadline:
         sum(i * i for i in range(10_000))
     busy = sampler()["cpu_fraction"]
-    assert idle < 0.05 < busy, (idle, busy)
+    assert busy > max(2 * idle, 0.1), (idle, busy)  # one busy thread: 1/cpus when alone
 
 
 def test_memory_fraction_is_against_the_address_space_limit() -> None:
