@@ -7,7 +7,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from geoinfer_workflows.cli import harness_commands, workflow_commands
+from geoinfer_workflows.cli import harness_commands, stress_command, workflow_commands
 from geoinfer_workflows.errors import EXIT_CODES_HELP, ExitCode, GeoInferError
 
 __all__ = ["build_parser", "main"]
@@ -24,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     workflow_commands.register(sub)
     harness_commands.register(sub)
+    stress_command.register(sub)
     return parser
 
 

@@ -1,4 +1,5 @@
-"""What the command line must know before it imports any workflow: names, modules, sizes.
+"""What the command line must know before it imports any workflow: names, modules, sizes,
+stress scenarios.
 
 `list`, `--help` and the argument checks of `run` need the four workflows' names and
 GEO-INFER modules and the data size names, nothing else. The registry itself
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["CATALOG", "SIZE_NAMES", "WorkflowEntry"]
+__all__ = ["CATALOG", "SIZE_NAMES", "STRESS_SCENARIOS", "WorkflowEntry"]
 
 
 class WorkflowEntry(NamedTuple):
@@ -37,3 +38,11 @@ CATALOG: dict[str, WorkflowEntry] = {
 
 # geoinfer_workflows.synthetic.SIZES, without importing the generators (scipy).
 SIZE_NAMES: tuple[str, ...] = ("seed", "standard", "large")
+
+# geoinfer_workflows.harness.stress.SCENARIOS, without importing the harness (numpy).
+STRESS_SCENARIOS: tuple[str, ...] = (
+    "high_concurrency",
+    "large_datasets",
+    "memory_pressure",
+    "ci_stability",
+)

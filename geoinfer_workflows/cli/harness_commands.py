@@ -10,11 +10,9 @@ command could not run.
 from __future__ import annotations
 
 import argparse
-import json
-import os
 import sys
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any
 
 from geoinfer_workflows.cli.arguments import (
     add_command,
@@ -23,7 +21,13 @@ from geoinfer_workflows.cli.arguments import (
     positive_int,
     positive_seconds,
 )
-from geoinfer_workflows.errors import ExitCode, ParameterError
+from geoinfer_workflows.cli.output import (
+    ProgressLine,
+    check_writable,
+    latency_summary,
+    write_report,
+)
+from geoinfer_workflows.errors import ExitCode
 
 if TYPE_CHECKING:  # imported by the handlers: numpy is not needed for --help
     from geoinfer_workflows.harness.budgets import BudgetVerdict
@@ -83,36 +87,6 @@ def register(subparsers: Any) -> None:
 # -- load ------------------------------------------------------------------------------
 
 
-class _ProgressLine:
-    """One live line on stderr: rewritten in place on a terminal, appended otherwise."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-        self._tty = stream.isatty()
-        self._width = 0
-
-    def __call__(self, p: LoadProgress) -> None:
-        text = (
-            f"{p.elapsed_s:6.1f} s  {p.operations:>9,} ops  {p.ops_per_s:>9,.0f} ops/s  "
-            f"{p.failures:>6,} failed  {p.active_users:>4} users active"
-        )
-        if self._tty:
-            self._stream.write("\r" + text.ljust(self._width))
-            self._width = len(text)
-        else:
-            self._stream.write(text + "\n")
-        self._stream.flush()
-
-    def finish(self) -> None:
-        if self._tty and self._width:
-            self._stream.write("\n")
-            self._stream.flush()
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1e3:.2f} ms"
-
-
 def format_load_summary(result: LoadResult, title: str) -> str:
     """The human summary of a load run."""
     rate = "-" if result.success_rate is None else f"{result.success_rate:.2%}"
@@ -121,24 +95,11 @@ def format_load_summary(result: LoadResult, title: str) -> str:
         f"  operations  {result.operations:,} (successes {result.successes:,}, "
         f"failures {result.failures:,}, success rate {rate})",
         f"  throughput  {result.ops_per_s:,.1f} ops/s over {result.duration_s:.2f} s",
-        f"  latency     mean {_ms(result.mean_s)}  p50 {_ms(result.p50_s)}  "
-        f"p95 {_ms(result.p95_s)}  p99 {_ms(result.p99_s)}  max {_ms(result.max_s)}",
+        f"  latency     {latency_summary(result.to_dict())}",
     ]
     for name, count in result.errors.items():
         lines.append(f"  error       {name} x{count:,}: {result.error_samples.get(name, '')}")
     return "\n".join(lines)
-
-
-def _check_writable(path: Path) -> None:
-    """Refuse a report path that cannot be written, before minutes of load testing."""
-    folder = path.parent
-    if path.is_dir():
-        raise ParameterError(f"--json {path}: is a folder; give a file name")
-    if not folder.is_dir():
-        raise ParameterError(f"--json {path}: the folder {folder} does not exist")
-    writable = os.access(path, os.W_OK) if path.exists() else os.access(folder, os.W_OK)
-    if not writable:
-        raise ParameterError(f"--json {path}: not writable")
 
 
 def cmd_load(args: argparse.Namespace) -> int:
@@ -150,7 +111,7 @@ def cmd_load(args: argparse.Namespace) -> int:
     get_workflow(args.name)  # an unknown name fails before any user starts
     size = check_size(args.size)
     if args.json and args.json != "-":
-        _check_writable(Path(args.json))
+        check_writable("--json", Path(args.json))
     duration = args.duration
     if duration is None and args.max_ops is None:
         duration = DEFAULT_DURATION_S
@@ -160,7 +121,14 @@ def cmd_load(args: argparse.Namespace) -> int:
     def operation() -> None:
         run_workflow(name, size=size, seed=seed)
 
-    progress = _ProgressLine(sys.stderr)
+    progress = ProgressLine(sys.stderr)
+
+    def show(p: LoadProgress) -> None:
+        progress.write(
+            f"{p.elapsed_s:6.1f} s  {p.operations:>9,} ops  {p.ops_per_s:>9,.0f} ops/s  "
+            f"{p.failures:>6,} failed  {p.active_users:>4} users active"
+        )
+
     try:
         result = run_load(
             operation,
@@ -168,7 +136,7 @@ def cmd_load(args: argparse.Namespace) -> int:
             duration_s=duration,
             max_operations=args.max_ops,
             ramp_up_s=args.ramp_up,
-            on_progress=progress,
+            on_progress=show,
         )
     finally:
         progress.finish()
@@ -187,11 +155,7 @@ def cmd_load(args: argparse.Namespace) -> int:
             "max_operations": args.max_ops,
             **result.to_dict(),
         }
-        text = json.dumps(report, indent=2, allow_nan=False)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text + "\n", encoding="utf-8")
+        write_report(args.json, report)
     return ExitCode.OK
 
 

@@ -1,11 +1,12 @@
 """The performance toolkit: executors, process monitor, alerts, cache, load tester,
-budgets.
+stress tests (admission control, timeline), budgets.
 
 Each module is importable on its own (`geoinfer_workflows.harness.cache`, ...); this package
 re-exports the entry points. Nothing here imports the workflows, so the workflows can use
 the toolkit without an import cycle.
 """
 
+from geoinfer_workflows.harness.admission import AdmissionGate, Overloaded
 from geoinfer_workflows.harness.alerts import (
     GUIDE_RULES,
     AlertEngine,
@@ -24,9 +25,13 @@ from geoinfer_workflows.harness.cache import (
 )
 from geoinfer_workflows.harness.load import LoadProgress, LoadResult, run_load
 from geoinfer_workflows.harness.monitor import Monitor, OperationRecord, OperationSummary
+from geoinfer_workflows.harness.stress import SCENARIOS, StressScenario, run_stress
+from geoinfer_workflows.harness.timeline import Timeline
 
 __all__ = [
     "GUIDE_RULES",
+    "SCENARIOS",
+    "AdmissionGate",
     "AlertEngine",
     "AlertEvent",
     "AlertRule",
@@ -40,10 +45,14 @@ __all__ = [
     "Monitor",
     "OperationRecord",
     "OperationSummary",
+    "Overloaded",
     "ResourceSampler",
     "SQLiteCache",
+    "StressScenario",
+    "Timeline",
     "TwoLevelCache",
     "cached_stage",
     "check_budgets",
     "run_load",
+    "run_stress",
 ]
