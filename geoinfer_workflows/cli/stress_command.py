@@ -20,7 +20,12 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from geoinfer_workflows.cli.arguments import add_command, non_negative_int, positive_int
+from geoinfer_workflows.cli.arguments import (
+    add_command,
+    non_negative_int,
+    positive_int,
+    positive_seconds,
+)
 from geoinfer_workflows.cli.catalog import STRESS_SCENARIOS
 from geoinfer_workflows.cli.output import (
     ProgressLine,
@@ -47,6 +52,9 @@ def register(subparsers: Any) -> None:
     stress.add_argument("scenario", choices=STRESS_SCENARIOS)
     stress.add_argument("--short", action="store_true", help="seconds, not minutes (CI)")
     stress.add_argument("--users", type=positive_int, help="override the scenario's users")
+    stress.add_argument(
+        "--duration", type=positive_seconds, help="override the main phase's seconds"
+    )
     stress.add_argument("--seed", type=non_negative_int, default=0, help="data seed")
     stress.add_argument("--json", metavar="PATH", help="write the report as JSON ('-': stdout)")
     stress.add_argument("--alerts-jsonl", metavar="PATH", help="append alert events as JSON lines")
@@ -120,6 +128,7 @@ def _in_limited_child(args: argparse.Namespace, scenario: Any) -> dict[str, Any]
         argv += ["--seed", str(args.seed), "--json", str(path), "--limited-child"]
         argv += ["--short"] if args.short else []
         argv += ["--users", str(args.users)] if args.users else []
+        argv += ["--duration", str(args.duration)] if args.duration else []
         argv += ["--no-admission"] if args.no_admission else []
         argv += ["--alerts-jsonl", args.alerts_jsonl] if args.alerts_jsonl else []
         child = run_limited(argv, scenario.memory_limit_bytes)
@@ -165,6 +174,7 @@ def _run_here(args: argparse.Namespace, scenario: Any) -> dict[str, Any]:
             timeline=timeline,
             on_point=lambda point: progress.write(_point_line(point)),
             users=users,
+            duration_s=args.duration,
         )
     finally:
         progress.finish()

@@ -290,17 +290,20 @@ def run_stress(
     timeline: Timeline | None = None,
     on_point: Callable[[dict[str, Any]], Any] | None = None,
     users: int | None = None,
+    duration_s: float | None = None,
 ) -> dict[str, Any]:
     """Run `scenario` against `operation`; the JSON-ready report with its verdict.
 
     `gate` is the admission control the scenario calls for (`scenario.admission`; the
     caller sizes it with `cpu_gate` or `warm_memory_gate`), or None to run without one,
-    as a control. `users` overrides the scenario's count (tests scale it
-    down); the report says which was used. Under a finite RLIMIT_AS, user threads get
-    1 MiB stacks (Linux's default 8 MiB each would spend the limit on stacks).
+    as a control. `users` overrides the scenario's count (tests scale it down) and
+    `duration_s` the main phase's seconds; the report says which were used. Under a
+    finite RLIMIT_AS, user threads get 1 MiB stacks (Linux's default 8 MiB each would
+    spend the limit on stacks).
     """
     users = scenario.users if users is None else users
     duration, ramp_up, recovery = scenario.durations(short)
+    duration = duration if duration_s is None else duration_s
     timeline = Timeline() if timeline is None else timeline
     served = _Served(operation, gate, timeline)
     limited = resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY
@@ -328,7 +331,9 @@ def run_stress(
     finally:
         if previous_stack is not None:
             threading.stack_size(previous_stack)
-    return _report(scenario, short, users, served, timeline, gate, main_s, overload_end)
+    report = _report(scenario, short, users, served, timeline, gate, main_s, overload_end)
+    report["duration_limit_s"] = duration
+    return report
 
 
 def _report(
