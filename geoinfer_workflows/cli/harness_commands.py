@@ -1,4 +1,5 @@
-"""The toolkit's command-line commands: ``load`` and ``budgets check``.
+"""The toolkit's command-line commands: ``load`` and ``budgets check`` (``stress`` is in
+`stress_command`).
 
 `register(subparsers)` adds them to the package CLI; each handler takes the parsed
 arguments and returns an exit code from the one table (`errors.ExitCode`, printed by
@@ -67,10 +68,10 @@ def register(subparsers: Any) -> None:
     check = add_command(
         budget_commands,
         "check",
-        help="check perf-budgets.toml against asv results and a load report",
+        help="check perf-budgets.toml against asv results, a load and a stress report",
         description="Print PASS/FAIL per budget. Exit 0 if all pass, 1 on any breach, "
         "2 if a budget cannot be checked (unknown benchmark, missing figure, a malformed "
-        "budget file, results file or load report).",
+        "budget file, results file, load or stress report).",
     )
     check.add_argument("--budgets", default="perf-budgets.toml", help="budget file")
     check.add_argument(
@@ -81,6 +82,7 @@ def register(subparsers: Any) -> None:
     check.add_argument("--commit", help="commit hash or prefix (default: the newest results)")
     check.add_argument("--machine", help="asv machine name (default: the only one)")
     check.add_argument("--load-report", help="JSON written by `load --json`")
+    check.add_argument("--stress-report", help="JSON written by `stress SCENARIO --json`")
     check.set_defaults(func=cmd_budgets_check)
 
 
@@ -182,6 +184,7 @@ def cmd_budgets_check(args: argparse.Namespace) -> int:
             commit=args.commit,
             machine=args.machine,
             load_report=args.load_report,
+            stress_report=args.stress_report,
         )
     except BudgetError as exc:
         if exc.verdicts:
