@@ -18,6 +18,7 @@ __all__ = [
     "add_command",
     "non_negative_int",
     "non_negative_seconds",
+    "port_number",
     "positive_int",
     "positive_seconds",
 ]
@@ -57,5 +58,6 @@ def _argument_type(convert: Callable[[str], Any], rule: str, **bounds: Any) -> C
 
 non_negative_int = _argument_type(int, "check_int", minimum=0)
 positive_int = _argument_type(int, "check_int", minimum=1)
+port_number = _argument_type(int, "check_int", minimum=0, maximum=65535, note="0: any free")
 positive_seconds = _argument_type(float, "check_positive_float", note="seconds")
 non_negative_seconds = _argument_type(float, "check_non_negative_float", note="seconds")

@@ -14,15 +14,19 @@ its report: whether the child survived is a finding of the parent's, not the chi
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 import tempfile
+import time
 from pathlib import Path
 from typing import Any
 
 from geoinfer_workflows.cli.arguments import (
     add_command,
     non_negative_int,
+    non_negative_seconds,
+    port_number,
     positive_int,
     positive_seconds,
 )
@@ -62,6 +66,21 @@ def register(subparsers: Any) -> None:
         "--no-admission",
         action="store_true",
         help="run without the scenario's admission control (a control run: what it prevents)",
+    )
+    stress.add_argument(
+        "--live",
+        metavar="PORT",
+        type=port_number,
+        nargs="?",
+        const=0,
+        help="serve a live view of the run on http://127.0.0.1:PORT/ (no PORT: any free)",
+    )
+    stress.add_argument(
+        "--live-linger",
+        metavar="SECONDS",
+        type=non_negative_seconds,
+        default=0.0,
+        help="keep serving the live view this long after the run (to look at it)",
     )
     stress.add_argument("--limited-child", action="store_true", help=argparse.SUPPRESS)
     stress.set_defaults(func=cmd_stress)
@@ -131,6 +150,8 @@ def _in_limited_child(args: argparse.Namespace, scenario: Any) -> dict[str, Any]
         argv += ["--duration", str(args.duration)] if args.duration else []
         argv += ["--no-admission"] if args.no_admission else []
         argv += ["--alerts-jsonl", args.alerts_jsonl] if args.alerts_jsonl else []
+        if args.live is not None:  # the child runs the test, so the child serves its view
+            argv += ["--live", str(args.live), "--live-linger", str(args.live_linger)]
         child = run_limited(argv, scenario.memory_limit_bytes)
         report = json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
     if report is None:
@@ -144,6 +165,7 @@ def _in_limited_child(args: argparse.Namespace, scenario: Any) -> dict[str, Any]
 def _run_here(args: argparse.Namespace, scenario: Any) -> dict[str, Any]:
     """Run the scenario in this process (the child, when there is a memory limit)."""
     from geoinfer_workflows.harness.alerts import AlertEngine, JsonLinesSink, ResourceSampler
+    from geoinfer_workflows.harness.live import LiveView
     from geoinfer_workflows.harness.stress import cpu_gate, run_stress, warm_memory_gate
     from geoinfer_workflows.harness.timeline import Timeline
     from geoinfer_workflows.workflows import run_workflow
@@ -159,27 +181,34 @@ def _run_here(args: argparse.Namespace, scenario: Any) -> dict[str, Any]:
     else:
         operation()  # warm-up: imports and first-call costs
         gate = cpu_gate() if scenario.admission and not args.no_admission else None
-    sinks = []
-    alerts_file = open(args.alerts_jsonl, "a", encoding="utf-8") if args.alerts_jsonl else None  # noqa: SIM115
-    if alerts_file is not None:
-        sinks.append(JsonLinesSink(alerts_file))
-    timeline = Timeline(alerts=AlertEngine(sinks=sinks, sampler=ResourceSampler()))
     progress = ProgressLine(sys.stderr)
-    try:
-        return run_stress(
-            operation,
-            scenario,
-            short=args.short,
-            gate=gate,
-            timeline=timeline,
-            on_point=lambda point: progress.write(_point_line(point)),
-            users=users,
-            duration_s=args.duration,
-        )
-    finally:
-        progress.finish()
-        if alerts_file is not None:
-            alerts_file.close()
+    with contextlib.ExitStack() as stack:
+        sinks = []
+        if args.alerts_jsonl:
+            sinks.append(
+                JsonLinesSink(stack.enter_context(open(args.alerts_jsonl, "a", encoding="utf-8")))
+            )
+        timeline = Timeline(alerts=AlertEngine(sinks=sinks, sampler=ResourceSampler()))
+        if args.live is not None:
+            view = stack.enter_context(LiveView(timeline, f"stress: {scenario.name}", args.live))
+            print(f"live view: {view.url}", file=sys.stderr, flush=True)
+        try:
+            report = run_stress(
+                operation,
+                scenario,
+                short=args.short,
+                gate=gate,
+                timeline=timeline,
+                on_point=lambda point: progress.write(_point_line(point)),
+                users=users,
+                duration_s=args.duration,
+            )
+        finally:
+            progress.finish()
+        if args.live is not None:
+            view.finish()
+            time.sleep(args.live_linger)  # a person is looking at the finished page
+    return report
 
 
 def cmd_stress(args: argparse.Namespace) -> int:

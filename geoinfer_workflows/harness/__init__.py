@@ -1,5 +1,5 @@
 """The performance toolkit: executors, process monitor, alerts, cache, load tester,
-stress tests (admission control, timeline), budgets.
+stress tests (admission control, timeline, live view), budgets.
 
 Each module is importable on its own (`geoinfer_workflows.harness.cache`, ...); this package
 re-exports the entry points. Nothing here imports the workflows, so the workflows can use
@@ -23,6 +23,7 @@ from geoinfer_workflows.harness.cache import (
     TwoLevelCache,
     cached_stage,
 )
+from geoinfer_workflows.harness.live import LiveView
 from geoinfer_workflows.harness.load import LoadProgress, LoadResult, run_load
 from geoinfer_workflows.harness.monitor import Monitor, OperationRecord, OperationSummary
 from geoinfer_workflows.harness.stress import SCENARIOS, StressScenario, run_stress
@@ -40,6 +41,7 @@ __all__ = [
     "CacheError",
     "JsonLinesSink",
     "LRUCache",
+    "LiveView",
     "LoadProgress",
     "LoadResult",
     "Monitor",
