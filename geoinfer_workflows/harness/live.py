@@ -32,6 +32,7 @@ svg { border: 1px solid #ccc; background: #fff; }
 .ops { stroke: #1f77b4; } .p50 { stroke: #2ca02c; } .p95 { stroke: #d62728; }
 path { fill: none; stroke-width: 2; } .axis { stroke: #999; } text { font-size: 11px; }
 .mark { stroke: #d62728; stroke-dasharray: 4 3; } .clear { stroke: #2ca02c; }
+.phase { stroke: #777; stroke-width: 1.5; }
 .legend span { margin-right: 1.2em; } .legend b { display: inline-block; width: 1.2em;
   height: .25em; vertical-align: middle; margin-right: .3em; }
 #alerts li.raised { color: #b00; font-weight: bold; } #alerts li.cleared { color: #070; }
@@ -51,7 +52,7 @@ path { fill: none; stroke-width: 2; } .axis { stroke: #999; } text { font-size: 
 <div class="legend"><span><b style="background:#1f77b4"></b>ops/s (left)</span>
 <span><b style="background:#2ca02c"></b>p50 ms (right)</span>
 <span><b style="background:#d62728"></b>p95 ms (right)</span>
-<span>dashed: alert raised (red) / cleared (green)</span></div>
+<span>dashed: alert raised (red) / cleared (green); grey: a new phase</span></div>
 <h2>Alerts <small id="active"></small></h2>
 <ul id="alerts"></ul>
 <script>
@@ -84,6 +85,17 @@ function draw() {
   document.getElementById("plot").setAttribute("data-points", points.length);
   const marks = document.getElementById("marks"), list = document.getElementById("alerts");
   marks.innerHTML = ""; list.innerHTML = "";
+  points.forEach((p, i) => {  // where a phase (e.g. the recovery after overload) begins
+    if (i === 0 || p.phase === points[i - 1].phase) return;
+    const x = X0 + (X1 - X0) * points[i - 1].t_s / tmax;
+    const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
+    line.setAttribute("class", "phase");
+    for (const [k, v] of [["x1", x], ["x2", x], ["y1", Y1], ["y2", Y0]]) line.setAttribute(k, v);
+    const label = document.createElementNS("http://www.w3.org/2000/svg", "text");
+    label.setAttribute("x", x + 4); label.setAttribute("y", Y1 + 12);
+    label.textContent = p.phase;
+    marks.append(line, label);
+  });
   points.forEach(p => (p.alert_events || []).forEach(e => {
     const x = X0 + (X1 - X0) * p.t_s / tmax;
     const line = document.createElementNS("http://www.w3.org/2000/svg", "line");
