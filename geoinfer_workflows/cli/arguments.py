@@ -16,6 +16,7 @@ from geoinfer_workflows.errors import EXIT_CODES_HELP, ParameterError
 
 __all__ = [
     "add_command",
+    "add_live_arguments",
     "non_negative_int",
     "non_negative_seconds",
     "port_number",
@@ -61,3 +62,22 @@ positive_int = _argument_type(int, "check_int", minimum=1)
 port_number = _argument_type(int, "check_int", minimum=0, maximum=65535, note="0: any free")
 positive_seconds = _argument_type(float, "check_positive_float", note="seconds")
 non_negative_seconds = _argument_type(float, "check_non_negative_float", note="seconds")
+
+
+def add_live_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--live [PORT]`` and ``--live-linger SECONDS``, for the commands that can be watched."""
+    parser.add_argument(
+        "--live",
+        metavar="PORT",
+        type=port_number,
+        nargs="?",
+        const=0,
+        help="serve a live view of the run on http://127.0.0.1:PORT/ (no PORT: any free)",
+    )
+    parser.add_argument(
+        "--live-linger",
+        metavar="SECONDS",
+        type=non_negative_seconds,
+        default=0.0,
+        help="keep serving the live view this long after the run (to look at it)",
+    )

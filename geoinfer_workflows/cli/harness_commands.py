@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from geoinfer_workflows.cli.arguments import (
     add_command,
+    add_live_arguments,
     non_negative_int,
     non_negative_seconds,
     positive_int,
@@ -26,6 +27,7 @@ from geoinfer_workflows.cli.output import (
     ProgressLine,
     check_writable,
     latency_summary,
+    live_view,
     write_report,
 )
 from geoinfer_workflows.errors import ExitCode
@@ -61,6 +63,7 @@ def register(subparsers: Any) -> None:
     load.add_argument("--size", default="seed", help="data size name (default: seed)")
     load.add_argument("--seed", type=non_negative_int, default=0, help="data seed (default: 0)")
     load.add_argument("--json", metavar="PATH", help="write the report as JSON ('-': stdout)")
+    add_live_arguments(load)
     load.set_defaults(func=cmd_load)
 
     budgets = add_command(subparsers, "budgets", help="performance budgets")
@@ -106,7 +109,9 @@ def format_load_summary(result: LoadResult, title: str) -> str:
 
 def cmd_load(args: argparse.Namespace) -> int:
     """Run the load test described by `args`; exit 0 if it ran (failures are reported)."""
+    from geoinfer_workflows.harness.alerts import AlertEngine, ResourceSampler
     from geoinfer_workflows.harness.load import run_load
+    from geoinfer_workflows.harness.timeline import Timeline
     from geoinfer_workflows.synthetic import check_size
     from geoinfer_workflows.workflows import get_workflow, run_workflow
 
@@ -124,24 +129,30 @@ def cmd_load(args: argparse.Namespace) -> int:
         run_workflow(name, size=size, seed=seed)
 
     progress = ProgressLine(sys.stderr)
+    timeline = Timeline(alerts=AlertEngine(sampler=ResourceSampler()))  # for --live
 
     def show(p: LoadProgress) -> None:
+        if args.live is not None:
+            timeline.tick(phase="load", users=p.active_users)
         progress.write(
             f"{p.elapsed_s:6.1f} s  {p.operations:>9,} ops  {p.ops_per_s:>9,.0f} ops/s  "
             f"{p.failures:>6,} failed  {p.active_users:>4} users active"
         )
 
-    try:
-        result = run_load(
-            operation,
-            users=args.users,
-            duration_s=duration,
-            max_operations=args.max_ops,
-            ramp_up_s=args.ramp_up,
-            on_progress=show,
-        )
-    finally:
-        progress.finish()
+    with live_view(timeline, f"load: {name}", args.live, args.live_linger):
+        try:
+            result = run_load(
+                operation if args.live is None else timeline.observed(operation),
+                users=args.users,
+                duration_s=duration,
+                max_operations=args.max_ops,
+                ramp_up_s=args.ramp_up,
+                on_progress=show,
+            )
+        finally:
+            progress.finish()
+        if args.live is not None:
+            timeline.tick(phase="load", users=0)  # the partial last second
     print(
         format_load_summary(
             result, f"load test: {name} (size {size}, seed {seed}), {args.users} users"

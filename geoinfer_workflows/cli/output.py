@@ -1,20 +1,27 @@
 """What the long-running commands (``load``, ``stress``) share on the way out: a live
-progress line, report paths checked before the run, JSON reports written one way."""
+progress line, the live view, report paths checked before the run, JSON reports."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
-from collections.abc import Mapping
+import sys
+import time
+from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 
 from geoinfer_workflows.errors import ParameterError
+
+if TYPE_CHECKING:
+    from geoinfer_workflows.harness.timeline import Timeline
 
 __all__ = [
     "ProgressLine",
     "check_writable",
     "latency_summary",
+    "live_view",
     "milliseconds",
     "write_report",
 ]
@@ -40,6 +47,22 @@ class ProgressLine:
         if self._tty and self._width:
             self._stream.write("\n")
             self._stream.flush()
+
+
+@contextlib.contextmanager
+def live_view(timeline: Timeline, title: str, port: int | None, linger_s: float) -> Iterator[None]:
+    """Serve `timeline` on 127.0.0.1:`port` for the block (nothing when `port` is None),
+    announce the address on stderr, and keep serving `linger_s` seconds after it."""
+    if port is None:
+        yield
+        return
+    from geoinfer_workflows.harness.live import LiveView
+
+    with LiveView(timeline, title, port) as view:
+        print(f"live view: {view.url}", file=sys.stderr, flush=True)
+        yield
+        view.finish()
+        time.sleep(linger_s)  # the run is over; a person is looking at the page
 
 
 def milliseconds(seconds: float | None) -> str:

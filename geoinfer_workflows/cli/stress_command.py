@@ -18,15 +18,13 @@ import contextlib
 import json
 import sys
 import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
 from geoinfer_workflows.cli.arguments import (
     add_command,
+    add_live_arguments,
     non_negative_int,
-    non_negative_seconds,
-    port_number,
     positive_int,
     positive_seconds,
 )
@@ -35,6 +33,7 @@ from geoinfer_workflows.cli.output import (
     ProgressLine,
     check_writable,
     latency_summary,
+    live_view,
     write_report,
 )
 from geoinfer_workflows.errors import ExitCode
@@ -67,21 +66,7 @@ def register(subparsers: Any) -> None:
         action="store_true",
         help="run without the scenario's admission control (a control run: what it prevents)",
     )
-    stress.add_argument(
-        "--live",
-        metavar="PORT",
-        type=port_number,
-        nargs="?",
-        const=0,
-        help="serve a live view of the run on http://127.0.0.1:PORT/ (no PORT: any free)",
-    )
-    stress.add_argument(
-        "--live-linger",
-        metavar="SECONDS",
-        type=non_negative_seconds,
-        default=0.0,
-        help="keep serving the live view this long after the run (to look at it)",
-    )
+    add_live_arguments(stress)
     stress.add_argument("--limited-child", action="store_true", help=argparse.SUPPRESS)
     stress.set_defaults(func=cmd_stress)
 
@@ -165,7 +150,6 @@ def _in_limited_child(args: argparse.Namespace, scenario: Any) -> dict[str, Any]
 def _run_here(args: argparse.Namespace, scenario: Any) -> dict[str, Any]:
     """Run the scenario in this process (the child, when there is a memory limit)."""
     from geoinfer_workflows.harness.alerts import AlertEngine, JsonLinesSink, ResourceSampler
-    from geoinfer_workflows.harness.live import LiveView
     from geoinfer_workflows.harness.stress import cpu_gate, run_stress, warm_memory_gate
     from geoinfer_workflows.harness.timeline import Timeline
     from geoinfer_workflows.workflows import run_workflow
@@ -189,9 +173,8 @@ def _run_here(args: argparse.Namespace, scenario: Any) -> dict[str, Any]:
                 JsonLinesSink(stack.enter_context(open(args.alerts_jsonl, "a", encoding="utf-8")))
             )
         timeline = Timeline(alerts=AlertEngine(sinks=sinks, sampler=ResourceSampler()))
-        if args.live is not None:
-            view = stack.enter_context(LiveView(timeline, f"stress: {scenario.name}", args.live))
-            print(f"live view: {view.url}", file=sys.stderr, flush=True)
+        title = f"stress: {scenario.name}"
+        stack.enter_context(live_view(timeline, title, args.live, args.live_linger))
         try:
             report = run_stress(
                 operation,
@@ -205,9 +188,6 @@ def _run_here(args: argparse.Namespace, scenario: Any) -> dict[str, Any]:
             )
         finally:
             progress.finish()
-        if args.live is not None:
-            view.finish()
-            time.sleep(args.live_linger)  # a person is looking at the finished page
     return report
 
 

@@ -65,6 +65,21 @@ class Timeline:
         if self.alerts is not None:
             self.alerts.observe(latency_s, ok)
 
+    def observed(self, fn: Callable[[], Any]) -> Callable[[], None]:
+        """`fn` (no arguments) timed: each call's wall time and success go to `observe`,
+        its exception (if any) propagates unchanged."""
+
+        def call() -> None:
+            t0 = time.perf_counter()
+            try:
+                fn()
+            except Exception:
+                self.observe(time.perf_counter() - t0, False)
+                raise
+            self.observe(time.perf_counter() - t0, True)
+
+        return call
+
     def reject(self) -> None:
         """One request shed by admission control."""
         with self._lock:
