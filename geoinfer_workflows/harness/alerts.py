@@ -35,11 +35,6 @@ import psutil
 from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.validation import check_int, check_options, check_positive_float
 
-try:  # not on Windows
-    import resource
-except ImportError:  # pragma: no cover - platform dependent
-    resource = None  # type: ignore[assignment]
-
 __all__ = [
     "GUIDE_RULES",
     "METRICS",
@@ -48,6 +43,7 @@ __all__ = [
     "AlertRule",
     "JsonLinesSink",
     "ResourceSampler",
+    "address_space_limit",
 ]
 
 # What a rule may watch, and its unit.
@@ -138,13 +134,16 @@ class JsonLinesSink:
             self._stream.flush()
 
 
-def _memory_limit() -> int:
-    """The bytes this process may use: its RLIMIT_AS if one is set, else physical memory."""
-    if resource is not None:
-        soft, _hard = resource.getrlimit(resource.RLIMIT_AS)
-        if soft != resource.RLIM_INFINITY:
-            return int(soft)
-    return int(psutil.virtual_memory().total)
+def address_space_limit() -> int | None:
+    """This process's RLIMIT_AS in bytes, or None when it has none (or the OS has none).
+
+    >>> address_space_limit() is None  # a process started without `ulimit -v`
+    True
+    """
+    if not hasattr(psutil, "RLIMIT_AS"):  # pragma: no cover - platform dependent
+        return None
+    soft, _hard = psutil.Process().rlimit(psutil.RLIMIT_AS)
+    return None if soft == psutil.RLIM_INFINITY else int(soft)
 
 
 class ResourceSampler:
@@ -159,8 +158,9 @@ class ResourceSampler:
     def __init__(self) -> None:
         self._process = psutil.Process()
         self._cpus = os.cpu_count() or 1
-        self._limit = _memory_limit()
-        self._limited = resource is not None and self._limit != int(psutil.virtual_memory().total)
+        limit = address_space_limit()
+        self._limited = limit is not None
+        self._limit = limit if limit is not None else int(psutil.virtual_memory().total)
         self._last = (time.perf_counter(), time.process_time())
 
     def __call__(self) -> dict[str, float]:

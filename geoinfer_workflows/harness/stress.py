@@ -40,6 +40,7 @@ import psutil
 
 from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.harness.admission import AdmissionGate, Overloaded
+from geoinfer_workflows.harness.alerts import address_space_limit
 from geoinfer_workflows.harness.load import LoadProgress, run_load
 from geoinfer_workflows.harness.timeline import Timeline
 
@@ -307,7 +308,7 @@ def run_stress(
     duration = duration if duration_s is None else duration_s
     timeline = Timeline() if timeline is None else timeline
     served = _Served(operation, gate, timeline)
-    limited = resource.getrlimit(resource.RLIMIT_AS)[0] != resource.RLIM_INFINITY
+    limited = address_space_limit() is not None
     previous_stack = threading.stack_size(THREAD_STACK) if limited else None
     try:
         main_s = _phase(
@@ -445,8 +446,8 @@ def warm_memory_gate(operation: Callable[[], Any], users: int) -> AdmissionGate:
     """Run `operation` once (the warm-up) and size a `memory_gate` under this process's
     RLIMIT_AS from what it took: the peak resident growth of the call, against the
     address space in use plus the stacks of `users` threads."""
-    limit = resource.getrlimit(resource.RLIMIT_AS)[0]
-    if limit == resource.RLIM_INFINITY:
+    limit = address_space_limit()
+    if limit is None:
         raise ParameterError("warm_memory_gate needs an address-space limit (RLIMIT_AS)")
     process = psutil.Process()
     resident = process.memory_info().rss
