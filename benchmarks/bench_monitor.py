@@ -91,3 +91,41 @@ def _run(track) -> None:
     for _ in range(OPERATIONS):
         with track("op"):
             pass
+
+
+class AlertsOverhead:
+    """What the alert rules add: `observe` on every tracked operation (through a Monitor
+    with an AlertEngine, beside the same Monitor without one), and one evaluation tick of
+    the guide's four rules over a full 100-operation window (the p95 is numpy's)."""
+
+    timeout = 120
+    repeat = (10, 20, 10.0)
+
+    def setup(self) -> None:
+        alerts = compat.import_first("geoinfer_workflows.harness.alerts")
+        from geoinfer_workflows.harness import Monitor
+
+        self.engine = alerts.AlertEngine(window=100)
+        self.with_alerts = Monitor(capacity=10_000, alerts=self.engine).track
+        self.without = Monitor(capacity=10_000).track
+        for i in range(100):
+            self.engine.observe(0.001 * (i % 7), ok=i % 50 != 0)
+
+    def time_track_1000_ops_with_alerts(self) -> None:
+        _run(self.with_alerts)
+
+    time_track_1000_ops_with_alerts.version = "alerts-track-1000-ops-1"
+
+    def time_evaluate_guide_rules(self) -> None:
+        self.engine.evaluate()
+
+    time_evaluate_guide_rules.version = "alerts-evaluate-window-100-1"
+
+    def track_alerts_overhead_us_per_op(self) -> float:
+        """Median over runs of (with alerts - without) microseconds per operation."""
+        without = common.median_wall_seconds(lambda: _run(self.without), runs=7)
+        with_alerts = common.median_wall_seconds(lambda: _run(self.with_alerts), runs=7)
+        return max(with_alerts - without, 1e-9) / OPERATIONS * 1e6
+
+    track_alerts_overhead_us_per_op.version = "alerts-overhead-us-per-op-1"
+    track_alerts_overhead_us_per_op.unit = "us"

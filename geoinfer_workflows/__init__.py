@@ -2,48 +2,56 @@
 
 Public API: run a workflow by name (`run_workflow`, `WORKFLOWS`), build its seeded data
 (`generate_*`), ingest observations (`ingest`, `IngestResult`), compose stages (`Pipeline`).
+
+The names are imported on first use (PEP 562 ``__getattr__``), not with the package: the
+command line imports ``geoinfer_workflows.errors`` to print its --help and its workflow
+list, and must not pay ~1 s of numpy, scipy and h3 imports for that.
 """
 
-from geoinfer_workflows.errors import (
-    GeoInferError,
-    IngestError,
-    ParameterError,
-    UnknownWorkflowError,
-)
-from geoinfer_workflows.modules.ingest import IngestResult, Rejection, ingest
-from geoinfer_workflows.orchestration.pipeline import Pipeline, Stage, StageTiming, WorkflowResult
-from geoinfer_workflows.synthetic import (
-    SIZES,
-    generate_climate,
-    generate_disease_cases,
-    generate_farm,
-    generate_observations,
-)
-from geoinfer_workflows.table import PointTable
-from geoinfer_workflows.workflows import WORKFLOWS, Workflow, get_workflow, run_workflow
+from __future__ import annotations
+
+import importlib
+from typing import Any
 
 __version__ = "0.1.0"
 
-__all__ = [
-    "SIZES",
-    "WORKFLOWS",
-    "GeoInferError",
-    "IngestError",
-    "IngestResult",
-    "ParameterError",
-    "Pipeline",
-    "PointTable",
-    "Rejection",
-    "Stage",
-    "StageTiming",
-    "UnknownWorkflowError",
-    "Workflow",
-    "WorkflowResult",
-    "generate_climate",
-    "generate_disease_cases",
-    "generate_farm",
-    "generate_observations",
-    "get_workflow",
-    "ingest",
-    "run_workflow",
-]
+# public name -> the module that defines it
+_EXPORTS: dict[str, str] = {
+    "GeoInferError": "geoinfer_workflows.errors",
+    "IngestError": "geoinfer_workflows.errors",
+    "ParameterError": "geoinfer_workflows.errors",
+    "UnknownWorkflowError": "geoinfer_workflows.errors",
+    "IngestResult": "geoinfer_workflows.modules.ingest",
+    "Rejection": "geoinfer_workflows.modules.ingest",
+    "ingest": "geoinfer_workflows.modules.ingest",
+    "Pipeline": "geoinfer_workflows.orchestration.pipeline",
+    "Stage": "geoinfer_workflows.orchestration.pipeline",
+    "StageTiming": "geoinfer_workflows.orchestration.pipeline",
+    "WorkflowResult": "geoinfer_workflows.orchestration.pipeline",
+    "SIZES": "geoinfer_workflows.synthetic",
+    "generate_climate": "geoinfer_workflows.synthetic",
+    "generate_disease_cases": "geoinfer_workflows.synthetic",
+    "generate_farm": "geoinfer_workflows.synthetic",
+    "generate_observations": "geoinfer_workflows.synthetic",
+    "PointTable": "geoinfer_workflows.table",
+    "WORKFLOWS": "geoinfer_workflows.workflows",
+    "Workflow": "geoinfer_workflows.workflows",
+    "get_workflow": "geoinfer_workflows.workflows",
+    "run_workflow": "geoinfer_workflows.workflows",
+}
+
+__all__ = sorted(_EXPORTS)
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name's module on first access and cache the name here."""
+    module = _EXPORTS.get(name)
+    if module is None:
+        raise AttributeError(f"module 'geoinfer_workflows' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *_EXPORTS})

@@ -69,3 +69,74 @@ def test_malformed_file_exits_non_zero_with_one_line(tmp_path, content):
 def test_missing_file_is_a_one_line_error(tmp_path):
     out = run("ingest", str(tmp_path / "nope.csv"))
     assert out.returncode != 0 and len(out.stderr.strip().splitlines()) == 1
+
+
+# -- issue 13: `list` and `--help` answer without the workflows' imports -------------------
+
+HEAVY = ("numpy", "scipy", "h3", "psutil")
+
+
+def test_catalog_is_the_registry() -> None:
+    """`list` prints the catalog; it must say what the registry would."""
+    from geoinfer_workflows.cli.catalog import CATALOG, SIZE_NAMES
+    from geoinfer_workflows.synthetic import SIZES
+    from geoinfer_workflows.workflows import WORKFLOWS
+
+    assert SIZE_NAMES == SIZES
+    assert list(CATALOG) == list(WORKFLOWS)
+    for name, workflow in WORKFLOWS.items():
+        assert CATALOG[name] == (workflow.title, workflow.pipeline.modules), name
+
+
+@pytest.mark.parametrize("args", [("list",), ("--help",), ("run", "--help"), ("stress", "--help")])
+def test_list_and_help_import_no_numpy_scipy_or_h3(args: tuple[str, ...]) -> None:
+    code = (
+        "import sys\n"
+        "from geoinfer_workflows.cli import main\n"
+        "try:\n"
+        f"    main({list(args)!r})\n"
+        "except SystemExit:\n"
+        "    pass\n"
+        f"print('HEAVY', sorted({{m.split('.')[0] for m in sys.modules}} & set({HEAVY!r})))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert "HEAVY []" in out.stdout, out.stdout[-300:]
+
+
+def test_run_imports_the_workflows_when_it_runs() -> None:
+    """The control of the test above: a command that computes does import numpy."""
+    code = (
+        "import sys\n"
+        "from geoinfer_workflows.cli import main\n"
+        "main(['run', 'basic', '--size', 'seed', '--json'])\n"
+        "print('NUMPY', 'numpy' in sys.modules)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert "NUMPY True" in out.stdout, out.stderr
+
+
+# -- issue 10: the command line's number rules are validation.py's -------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (("run", "basic", "--seed", "-1"), "argument --seed: must be an integer >= 0, got -1"),
+        (("run", "basic", "--seed", "2.0"), "argument --seed: must be an integer, got '2.0'"),
+        (("load", "basic", "--users", "0"), "argument --users: must be an integer >= 1, got 0"),
+        (
+            ("load", "basic", "--duration", "nan"),
+            "argument --duration: must be a finite number > 0.0 (seconds), got nan",
+        ),
+        (
+            ("load", "basic", "--ramp-up", "-2"),
+            "argument --ramp-up: must be a finite number >= 0.0 (seconds), got -2.0",
+        ),
+    ],
+)
+def test_number_arguments_are_refused_in_validations_words(
+    args: tuple[str, ...], message: str
+) -> None:
+    out = run(*args)
+    assert out.returncode == 2 and message in out.stderr, out.stderr

@@ -285,9 +285,13 @@ def test_the_repository_budget_file_matches_the_real_benchmarks(tmp_path: Path) 
     )
     report = _report(tmp_path, workflow="basic", size="seed", mean_s=0.05)
     verdicts = check_budgets(
-        REPO / "perf-budgets.toml", asv_results_dir=tmp_path, load_report=report
+        REPO / "perf-budgets.toml",
+        asv_results_dir=tmp_path,
+        load_report=report,
+        stress_report=_stress_report(tmp_path),
     )
     assert verdicts and {v.status for v in verdicts} == {"PASS"}
+    assert {v.budget for v in verdicts} >= {"stress.stable", "stress.recovery_s"}
     # 4 standard + 4 seed + 4 seed at 20x + 4 standard vs the reference + 4 memory,
     # and every load figure.
     assert sum(v.budget.startswith(RUN) for v in verdicts) == 20
@@ -307,6 +311,76 @@ def test_the_repository_budget_file_matches_the_real_benchmarks(tmp_path: Path) 
         if v.status == "FAIL"
     ]
     assert failed == [f"{RUN}.time_run[climate_analysis, seed]"]
+
+
+STRESS_BUDGETS = """
+[stress.expect]
+scenario = "ci_stability"
+
+[stress.stable]
+min = 1
+
+[stress.recovery_s]
+max = 60.0
+"""
+
+
+def _stress_report(tmp_path: Path, **fields: Any) -> Path:
+    """The figures `stress ci_stability --json` writes that the budgets read."""
+    report = {
+        "scenario": "ci_stability",
+        "users": 200,
+        "stable": True,
+        "graceful_degradation": True,
+        "recovery_s": 2.0,
+        "error_rate": 0.0,
+    }
+    report.update(fields)
+    path = tmp_path / "stress.json"
+    path.write_text(json.dumps(report))
+    return path
+
+
+def _stress_verdicts(tmp_path: Path, **fields: Any) -> dict[str, str]:
+    budgets = _budgets(tmp_path, STRESS_BUDGETS)
+    report = _stress_report(tmp_path, **fields)
+    verdicts = check_budgets(budgets, asv_results_dir=None, stress_report=report)
+    return {v.budget: v.status for v in verdicts}
+
+
+def test_stress_report_budgets(tmp_path: Path) -> None:
+    assert set(_stress_verdicts(tmp_path).values()) == {"PASS"}
+    assert _stress_verdicts(tmp_path, recovery_s=61.0)["stress.recovery_s"] == "FAIL"
+    assert _stress_verdicts(tmp_path, stable=False)["stress.stable"] == "FAIL"
+    with pytest.raises(BudgetError, match="no figure for recovery_s"):  # never recovered
+        _stress_verdicts(tmp_path, recovery_s=None)
+    with pytest.raises(BudgetError, match="not yes or no"):
+        _stress_verdicts(tmp_path, stable=1)
+    with pytest.raises(BudgetError, match="scenario = 'memory_pressure'"):
+        _stress_verdicts(tmp_path, scenario="memory_pressure")
+    with pytest.raises(BudgetError, match="unknown stress figure"):
+        check_budgets(
+            _budgets(tmp_path, "[stress.uptime]\nmin = 1\n"),
+            asv_results_dir=None,
+            stress_report=_stress_report(tmp_path),
+        )
+
+
+def test_stress_budgets_skip_visibly_without_a_report(tmp_path: Path) -> None:
+    budgets = _budgets(tmp_path, LOAD_BUDGETS + STRESS_BUDGETS)
+    verdicts = check_budgets(budgets, asv_results_dir=None, load_report=_report(tmp_path))
+    skipped = [v.budget for v in verdicts if v.status == "SKIP"]
+    assert skipped == ["stress.stable", "stress.recovery_s"]
+
+
+def test_budgets_check_command_reads_a_stress_report(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    budgets = _budgets(tmp_path, STRESS_BUDGETS)
+    report = _stress_report(tmp_path, recovery_s=75.0)
+    argv = ["budgets", "check", "--budgets", str(budgets), "--stress-report", str(report)]
+    assert _cli(argv) == 1
+    assert "FAIL    stress.recovery_s" in capsys.readouterr().out
 
 
 def _cli(argv: list[str]) -> int:

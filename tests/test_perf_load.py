@@ -271,3 +271,31 @@ def test_load_command_writes_a_report(tmp_path, capsys: pytest.CaptureFixture[st
     assert "load test: basic" in capsys.readouterr().out
     with pytest.raises(SystemExit):
         parser.parse_args(["load", "basic", "--users", "0"])
+
+
+def test_load_live_view_serves_the_running_timeline() -> None:
+    """`load --live`: while the users run, the page and its data answer on 127.0.0.1."""
+    import subprocess
+    import sys
+    import urllib.request
+
+    command = [sys.executable, "-m", "geoinfer_workflows.cli", "load", "basic", "--users", "2"]
+    command += ["--duration", "3", "--live", "--live-linger", "1"]
+    with subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        assert process.stderr is not None
+        first = process.stderr.readline()
+        assert first.startswith("live view: http://127.0.0.1:"), first
+        url = first.split(": ", 1)[1].strip()
+        page = urllib.request.urlopen(url, timeout=10).read().decode()
+        assert '<svg id="plot"' in page and "load: basic" in page
+        deadline = time.monotonic() + 15
+        points: list[dict] = []
+        while time.monotonic() < deadline and len(points) < 2:
+            data = json.loads(urllib.request.urlopen(url + "data.json", timeout=10).read())
+            points = data["points"]
+            time.sleep(0.5)  # poll the page's data as the page itself does
+        assert len(points) >= 2 and points[0]["phase"] == "load"
+        assert points[0]["operations"] > 0 and points[0]["p95_s"] is not None
+        assert process.wait(60) == 0

@@ -1,4 +1,5 @@
-"""The toolkit's command-line commands: ``load`` and ``budgets check``.
+"""The toolkit's command-line commands: ``load`` and ``budgets check`` (``stress`` is in
+`stress_command`).
 
 `register(subparsers)` adds them to the package CLI; each handler takes the parsed
 arguments and returns an exit code from the one table (`errors.ExitCode`, printed by
@@ -10,76 +11,35 @@ command could not run.
 from __future__ import annotations
 
 import argparse
-import json
-import math
-import os
 import sys
 from pathlib import Path
-from typing import IO, Any
+from typing import TYPE_CHECKING, Any
 
-from geoinfer_workflows.errors import EXIT_CODES_HELP, ExitCode, ParameterError
-from geoinfer_workflows.harness.budgets import (
-    BudgetError,
-    BudgetVerdict,
-    check_budgets,
-    format_verdicts,
+from geoinfer_workflows.cli.arguments import (
+    add_command,
+    add_live_arguments,
+    non_negative_int,
+    non_negative_seconds,
+    positive_int,
+    positive_seconds,
 )
-from geoinfer_workflows.harness.load import LoadProgress, LoadResult, run_load
+from geoinfer_workflows.cli.output import (
+    ProgressLine,
+    check_writable,
+    latency_summary,
+    live_view,
+    write_report,
+)
+from geoinfer_workflows.errors import ExitCode
 
-__all__ = ["add_command", "cmd_budgets_check", "cmd_load", "non_negative_int", "register"]
+if TYPE_CHECKING:  # imported by the handlers: numpy is not needed for --help
+    from geoinfer_workflows.harness.budgets import BudgetVerdict
+    from geoinfer_workflows.harness.load import LoadProgress, LoadResult
+
+__all__ = ["cmd_budgets_check", "cmd_load", "format_load_summary", "register"]
 
 DEFAULT_DURATION_S = 30.0
 DEFAULT_RESULTS = Path(".asv/results")
-
-
-def add_command(subparsers: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
-    """A subcommand whose --help ends with the exit-code table, laid out as written."""
-    return subparsers.add_parser(
-        name, epilog=EXIT_CODES_HELP, formatter_class=argparse.RawDescriptionHelpFormatter, **kwargs
-    )
-
-
-def _integer(text: str) -> int:
-    try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be an integer, got {text[:40]!r}") from None
-
-
-def non_negative_int(text: str) -> int:
-    """An argparse type: 0, 1, 2, ... (a seed, a count of rows to show)."""
-    value = _integer(text)
-    if value < 0:
-        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    value = _integer(text)
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text}")
-    return value
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"must be a number, got {text[:40]!r}") from None
-
-
-def _positive_float(text: str) -> float:
-    value = _number(text)
-    if not (math.isfinite(value) and value > 0):
-        raise argparse.ArgumentTypeError(f"must be a positive number of seconds, got {text}")
-    return value
-
-
-def _non_negative_float(text: str) -> float:
-    value = _number(text)
-    if not (math.isfinite(value) and value >= 0):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds >= 0, got {text}")
-    return value
 
 
 def register(subparsers: Any) -> None:
@@ -94,15 +54,16 @@ def register(subparsers: Any) -> None:
         "and/or --max-ops operations.",
     )
     load.add_argument("name", help="workflow name (see `list`)")
-    load.add_argument("--users", type=_positive_int, default=50, help="concurrent users")
-    load.add_argument("--duration", type=_positive_float, default=None, help="seconds")
-    load.add_argument("--max-ops", type=_positive_int, default=None, help="total operations")
+    load.add_argument("--users", type=positive_int, default=50, help="concurrent users")
+    load.add_argument("--duration", type=positive_seconds, default=None, help="seconds")
+    load.add_argument("--max-ops", type=positive_int, default=None, help="total operations")
     load.add_argument(
-        "--ramp-up", type=_non_negative_float, default=0.0, help="seconds to start all users"
+        "--ramp-up", type=non_negative_seconds, default=0.0, help="seconds to start all users"
     )
     load.add_argument("--size", default="seed", help="data size name (default: seed)")
     load.add_argument("--seed", type=non_negative_int, default=0, help="data seed (default: 0)")
     load.add_argument("--json", metavar="PATH", help="write the report as JSON ('-': stdout)")
+    add_live_arguments(load)
     load.set_defaults(func=cmd_load)
 
     budgets = add_command(subparsers, "budgets", help="performance budgets")
@@ -110,10 +71,10 @@ def register(subparsers: Any) -> None:
     check = add_command(
         budget_commands,
         "check",
-        help="check perf-budgets.toml against asv results and a load report",
+        help="check perf-budgets.toml against asv results, a load and a stress report",
         description="Print PASS/FAIL per budget. Exit 0 if all pass, 1 on any breach, "
         "2 if a budget cannot be checked (unknown benchmark, missing figure, a malformed "
-        "budget file, results file or load report).",
+        "budget file, results file, load or stress report).",
     )
     check.add_argument("--budgets", default="perf-budgets.toml", help="budget file")
     check.add_argument(
@@ -124,40 +85,11 @@ def register(subparsers: Any) -> None:
     check.add_argument("--commit", help="commit hash or prefix (default: the newest results)")
     check.add_argument("--machine", help="asv machine name (default: the only one)")
     check.add_argument("--load-report", help="JSON written by `load --json`")
+    check.add_argument("--stress-report", help="JSON written by `stress SCENARIO --json`")
     check.set_defaults(func=cmd_budgets_check)
 
 
 # -- load ------------------------------------------------------------------------------
-
-
-class _ProgressLine:
-    """One live line on stderr: rewritten in place on a terminal, appended otherwise."""
-
-    def __init__(self, stream: IO[str]) -> None:
-        self._stream = stream
-        self._tty = stream.isatty()
-        self._width = 0
-
-    def __call__(self, p: LoadProgress) -> None:
-        text = (
-            f"{p.elapsed_s:6.1f} s  {p.operations:>9,} ops  {p.ops_per_s:>9,.0f} ops/s  "
-            f"{p.failures:>6,} failed  {p.active_users:>4} users active"
-        )
-        if self._tty:
-            self._stream.write("\r" + text.ljust(self._width))
-            self._width = len(text)
-        else:
-            self._stream.write(text + "\n")
-        self._stream.flush()
-
-    def finish(self) -> None:
-        if self._tty and self._width:
-            self._stream.write("\n")
-            self._stream.flush()
-
-
-def _ms(seconds: float | None) -> str:
-    return "-" if seconds is None else f"{seconds * 1e3:.2f} ms"
 
 
 def format_load_summary(result: LoadResult, title: str) -> str:
@@ -168,35 +100,25 @@ def format_load_summary(result: LoadResult, title: str) -> str:
         f"  operations  {result.operations:,} (successes {result.successes:,}, "
         f"failures {result.failures:,}, success rate {rate})",
         f"  throughput  {result.ops_per_s:,.1f} ops/s over {result.duration_s:.2f} s",
-        f"  latency     mean {_ms(result.mean_s)}  p50 {_ms(result.p50_s)}  "
-        f"p95 {_ms(result.p95_s)}  p99 {_ms(result.p99_s)}  max {_ms(result.max_s)}",
+        f"  latency     {latency_summary(result.to_dict())}",
     ]
     for name, count in result.errors.items():
         lines.append(f"  error       {name} x{count:,}: {result.error_samples.get(name, '')}")
     return "\n".join(lines)
 
 
-def _check_writable(path: Path) -> None:
-    """Refuse a report path that cannot be written, before minutes of load testing."""
-    folder = path.parent
-    if path.is_dir():
-        raise ParameterError(f"--json {path}: is a folder; give a file name")
-    if not folder.is_dir():
-        raise ParameterError(f"--json {path}: the folder {folder} does not exist")
-    writable = os.access(path, os.W_OK) if path.exists() else os.access(folder, os.W_OK)
-    if not writable:
-        raise ParameterError(f"--json {path}: not writable")
-
-
 def cmd_load(args: argparse.Namespace) -> int:
     """Run the load test described by `args`; exit 0 if it ran (failures are reported)."""
+    from geoinfer_workflows.harness.alerts import AlertEngine, ResourceSampler
+    from geoinfer_workflows.harness.load import run_load
+    from geoinfer_workflows.harness.timeline import Timeline
     from geoinfer_workflows.synthetic import check_size
     from geoinfer_workflows.workflows import get_workflow, run_workflow
 
     get_workflow(args.name)  # an unknown name fails before any user starts
     size = check_size(args.size)
     if args.json and args.json != "-":
-        _check_writable(Path(args.json))
+        check_writable("--json", Path(args.json))
     duration = args.duration
     if duration is None and args.max_ops is None:
         duration = DEFAULT_DURATION_S
@@ -206,18 +128,31 @@ def cmd_load(args: argparse.Namespace) -> int:
     def operation() -> None:
         run_workflow(name, size=size, seed=seed)
 
-    progress = _ProgressLine(sys.stderr)
-    try:
-        result = run_load(
-            operation,
-            users=args.users,
-            duration_s=duration,
-            max_operations=args.max_ops,
-            ramp_up_s=args.ramp_up,
-            on_progress=progress,
+    progress = ProgressLine(sys.stderr)
+    timeline = Timeline(alerts=AlertEngine(sampler=ResourceSampler()))  # for --live
+
+    def show(p: LoadProgress) -> None:
+        if args.live is not None:
+            timeline.tick(phase="load", users=p.active_users)
+        progress.write(
+            f"{p.elapsed_s:6.1f} s  {p.operations:>9,} ops  {p.ops_per_s:>9,.0f} ops/s  "
+            f"{p.failures:>6,} failed  {p.active_users:>4} users active"
         )
-    finally:
-        progress.finish()
+
+    with live_view(timeline, f"load: {name}", args.live, args.live_linger):
+        try:
+            result = run_load(
+                operation if args.live is None else timeline.observed(operation),
+                users=args.users,
+                duration_s=duration,
+                max_operations=args.max_ops,
+                ramp_up_s=args.ramp_up,
+                on_progress=show,
+            )
+        finally:
+            progress.finish()
+        if args.live is not None:
+            timeline.tick(phase="load", users=0)  # the partial last second
     print(
         format_load_summary(
             result, f"load test: {name} (size {size}, seed {seed}), {args.users} users"
@@ -233,11 +168,7 @@ def cmd_load(args: argparse.Namespace) -> int:
             "max_operations": args.max_ops,
             **result.to_dict(),
         }
-        text = json.dumps(report, indent=2, allow_nan=False)
-        if args.json == "-":
-            print(text)
-        else:
-            Path(args.json).write_text(text + "\n", encoding="utf-8")
+        write_report(args.json, report)
     return ExitCode.OK
 
 
@@ -252,6 +183,8 @@ def _exit_code(verdicts: list[BudgetVerdict]) -> int:
 
 def cmd_budgets_check(args: argparse.Namespace) -> int:
     """Print the verdict table; 0 all pass, 1 any breach, 2 any budget not checkable."""
+    from geoinfer_workflows.harness.budgets import BudgetError, check_budgets, format_verdicts
+
     results = args.results
     if results is None and DEFAULT_RESULTS.is_dir():
         results = DEFAULT_RESULTS
@@ -262,6 +195,7 @@ def cmd_budgets_check(args: argparse.Namespace) -> int:
             commit=args.commit,
             machine=args.machine,
             load_report=args.load_report,
+            stress_report=args.stress_report,
         )
     except BudgetError as exc:
         if exc.verdicts:

@@ -7,7 +7,10 @@ Two sources of figures:
   ``result`` column is a flat list over the cartesian product of the ``params`` column
   (parameter values as Python reprs, e.g. ``"'basic'"``). Parameter *names* live only in
   ``benchmarks.json`` beside the machine folders, which is therefore read too.
-- a load-test report (the JSON written by ``geoinfer-workflows load --json``).
+- a load-test report (the JSON written by ``geoinfer-workflows load --json``);
+- a stress-test report (``geoinfer-workflows stress SCENARIO --json``): the guide's
+  stress criteria (stable, graceful degradation, recovery < 60 s) as figures; a yes/no
+  criterion counts 1 for yes, 0 for no, so ``min = 1`` requires it.
 
 Strictness is the point: a budget that cannot be checked must not read as a pass. An
 unknown key in the TOML, a benchmark or parameter value that does not exist, or a figure
@@ -30,6 +33,13 @@ Budget file format::
     [load.ops_per_s]
     min = 1000.0
     why = "guide: > 1000 requests/second sustained"
+
+    [stress.expect]        # likewise for the stress report
+    scenario = "ci_stability"
+
+    [stress.recovery_s]
+    max = 60.0
+    why = "guide CI: recovery time < 60 s"
 """
 
 from __future__ import annotations
@@ -48,6 +58,7 @@ from geoinfer_workflows.errors import GeoInferError
 
 __all__ = [
     "LOAD_FIELDS",
+    "STRESS_FIELDS",
     "BudgetError",
     "BudgetFile",
     "BudgetVerdict",
@@ -70,9 +81,23 @@ LOAD_FIELDS: dict[str, str] = {
     "failures": "operations",
     "operations": "operations",
 }
+# Stress-report fields a budget may bound, with their units ("yes/no": 1 yes, 0 no).
+STRESS_FIELDS: dict[str, str] = {
+    "stable": "yes/no",
+    "graceful_degradation": "yes/no",
+    "recovered": "yes/no",
+    "recovery_s": "seconds",
+    "error_rate": "fraction",
+    "ops_per_s": "ops/s",
+    "p95_s": "seconds",
+    "successes": "operations",
+    "failures": "operations",
+    "rejected": "operations",
+}
+_REPORT_FIELDS = {"load": LOAD_FIELDS, "stress": STRESS_FIELDS}
 _ASV_KEYS = frozenset({"benchmark", "params", "max", "min", "why"})
 _LIMIT_KEYS = frozenset({"max", "min", "why"})
-_TOP_KEYS = frozenset({"asv", "load"})
+_TOP_KEYS = frozenset({"asv", "load", "stress"})
 _RESULTS_API_VERSION = 2
 
 
@@ -126,12 +151,21 @@ class _AsvBudget:
 
 
 @dataclass(frozen=True)
+class _ReportBudgets:
+    """The budgets of one report section (``[load.*]`` or ``[stress.*]``)."""
+
+    limits: dict[str, _Limit]
+    expect: dict[str, Any]
+
+
+@dataclass(frozen=True)
 class BudgetFile:
     """A parsed, validated budget file."""
 
     asv: tuple[_AsvBudget, ...]
     load: dict[str, _Limit]
     load_expect: dict[str, Any]
+    stress: _ReportBudgets = _ReportBudgets({}, {})
 
 
 # -- the budget file ---------------------------------------------------------------------
@@ -221,32 +255,44 @@ def load_budget_file(path: str | os.PathLike[str]) -> BudgetFile:
         raise BudgetError(f"cannot read budget file {path}: {exc.strerror or exc}") from exc
     unknown = set(doc) - _TOP_KEYS
     if unknown:
-        raise BudgetError(f"{path}: unknown section(s) {sorted(unknown)}; allowed: asv, load")
+        raise BudgetError(
+            f"{path}: unknown section(s) {sorted(unknown)}; allowed: asv, load, stress"
+        )
     asv_tables = doc.get("asv", [])
     if not isinstance(asv_tables, list):
         raise BudgetError(f"{path}: asv budgets are written [[asv]] (an array of tables)")
     asv = tuple(_asv_budget(i, t) for i, t in enumerate(asv_tables))
-    load: dict[str, _Limit] = {}
+    load = _report_section(path, doc, "load")
+    stress = _report_section(path, doc, "stress")
+    if not asv and not load.limits and not stress.limits:
+        raise BudgetError(f"{path}: no budgets defined")
+    return BudgetFile(asv, load.limits, load.expect, stress)
+
+
+def _report_section(
+    path: str | os.PathLike[str], doc: dict[str, Any], section: str
+) -> _ReportBudgets:
+    """The ``[section.expect]`` table and the ``[section.<figure>]`` limits of a report."""
+    fields = _REPORT_FIELDS[section]
+    limits: dict[str, _Limit] = {}
     expect: dict[str, Any] = {}
-    load_tables = doc.get("load", {})
-    if not isinstance(load_tables, dict):
-        raise BudgetError(f"{path}: [load] must be a table of [load.<figure>] tables")
-    for key, value in load_tables.items():
+    tables = doc.get(section, {})
+    if not isinstance(tables, dict):
+        raise BudgetError(f"{path}: [{section}] must be a table of [{section}.<figure>] tables")
+    for key, value in tables.items():
         if key == "expect":
             if not isinstance(value, dict):
-                raise BudgetError(f"{path}: [load.expect] must be a table")
+                raise BudgetError(f"{path}: [{section}.expect] must be a table")
             expect = dict(value)
-        elif key in LOAD_FIELDS:
+        elif key in fields:
             if not isinstance(value, dict):
-                raise BudgetError(f"{path}: [load.{key}] must be a table with max/min")
-            load[key] = _limit(f"[load.{key}]", value)
+                raise BudgetError(f"{path}: [{section}.{key}] must be a table with max/min")
+            limits[key] = _limit(f"[{section}.{key}]", value)
         else:
             raise BudgetError(
-                f"{path}: unknown load figure {key!r}; known: {', '.join(LOAD_FIELDS)}, expect"
+                f"{path}: unknown {section} figure {key!r}; known: {', '.join(fields)}, expect"
             )
-    if not asv and not load:
-        raise BudgetError(f"{path}: no budgets defined")
-    return BudgetFile(asv, load, expect)
+    return _ReportBudgets(limits, expect)
 
 
 # -- asv results -------------------------------------------------------------------------
@@ -460,19 +506,26 @@ def _check_asv(
 # -- load report -------------------------------------------------------------------------
 
 
-def _check_load(
-    limits: Mapping[str, _Limit], expect: Mapping[str, Any], report_path: Path
-) -> list[BudgetVerdict]:
+def _report_figure(value: object, unit: str) -> float | None:
+    """A report's figure as a number: yes/no criteria count 1 for yes, 0 for no."""
+    if unit == "yes/no":
+        return float(value) if isinstance(value, bool) else None
+    return _finite(value)
+
+
+def _check_report(section: str, budgets: _ReportBudgets, report_path: Path) -> list[BudgetVerdict]:
+    """Verdicts of a ``load`` or ``stress`` section against the report at `report_path`."""
+    fields = _REPORT_FIELDS[section]
     report = _read_json(report_path)
     if not isinstance(report, dict):
-        raise BudgetError(f"{report_path}: a load report is a JSON object")
+        raise BudgetError(f"{report_path}: a {section} report is a JSON object")
     verdicts = []
-    for key, wanted in expect.items():
+    for key, wanted in budgets.expect.items():
         got = report.get(key)
         ok = got == wanted
         verdicts.append(
             BudgetVerdict(
-                f"load.expect.{key}",
+                f"{section}.expect.{key}",
                 "PASS" if ok else "ERROR",
                 None,
                 None,
@@ -482,34 +535,24 @@ def _check_load(
                 "" if ok else f"report has {key} = {got!r}, budgets expect {wanted!r}",
             )
         )
-    for key, limit in limits.items():
+    for key, limit in budgets.limits.items():
         value = report.get(key)
-        figure = _finite(value)
+        figure = _report_figure(value, fields[key])
+        state: Status = "ERROR" if figure is None else limit.judge(figure)
+        detail = report_path.name
         if figure is None:
-            verdicts.append(
-                BudgetVerdict(
-                    f"load.{key}",
-                    "ERROR",
-                    None,
-                    limit.max,
-                    limit.min,
-                    LOAD_FIELDS[key],
-                    limit.why,
-                    f"no figure for {key} in {report_path.name} "
-                    f"(got {_shown(value)}, not a finite number)",
-                )
-            )
-            continue
+            kind = "yes or no" if fields[key] == "yes/no" else "a finite number"
+            detail = f"no figure for {key} in {report_path.name} (got {_shown(value)}, not {kind})"
         verdicts.append(
             BudgetVerdict(
-                f"load.{key}",
-                limit.judge(figure),
+                f"{section}.{key}",
+                state,
                 figure,
                 limit.max,
                 limit.min,
-                LOAD_FIELDS[key],
+                fields[key],
                 limit.why,
-                report_path.name,
+                detail,
             )
         )
     return verdicts
@@ -535,15 +578,21 @@ def check_budgets(
     machine: str | None = None,
     load_report: str | os.PathLike[str] | None = None,
     benchmark_names: set[str] | None = None,
+    stress_report: str | os.PathLike[str] | None = None,
 ) -> list[BudgetVerdict]:
     """Check every budget; return the verdicts (PASS/FAIL, SKIP for a source not given).
+
+    The sources: asv results (`asv_results_dir`, `commit`, `machine`), the JSON report
+    of ``load --json`` (`load_report`) and of ``stress --json`` (`stress_report`).
 
     Raises BudgetError for a bad budget file, an unknown benchmark or parameter, or if any
     figure is missing (the verdicts, ERROR ones included, are on the exception).
     """
     budgets = load_budget_file(budgets_path)
-    if asv_results_dir is None and load_report is None:
-        raise BudgetError("nothing to check against: give asv results and/or a load report")
+    if asv_results_dir is None and load_report is None and stress_report is None:
+        raise BudgetError(
+            "nothing to check against: give asv results, a load report and/or a stress report"
+        )
     verdicts: list[BudgetVerdict] = []
     if budgets.asv:
         if asv_results_dir is None:
@@ -555,14 +604,21 @@ def check_budgets(
             verdicts.extend(
                 _check_asv(budgets.asv, Path(asv_results_dir), machine, commit, benchmark_names)
             )
-    if budgets.load:
-        if load_report is None:
+    sections = (
+        ("load", _ReportBudgets(budgets.load, budgets.load_expect), load_report),
+        ("stress", budgets.stress, stress_report),
+    )
+    for section, report_budgets, report in sections:
+        if not report_budgets.limits:
+            continue
+        if report is None:
+            fields = _REPORT_FIELDS[section]
             verdicts.extend(
-                _skipped(f"load.{k}", lim, LOAD_FIELDS[k], "no load report given")
-                for k, lim in budgets.load.items()
+                _skipped(f"{section}.{k}", lim, fields[k], f"no {section} report given")
+                for k, lim in report_budgets.limits.items()
             )
         else:
-            verdicts.extend(_check_load(budgets.load, budgets.load_expect, Path(load_report)))
+            verdicts.extend(_check_report(section, report_budgets, Path(report)))
     errors = [v for v in verdicts if v.status == "ERROR"]
     if errors:
         lines = "; ".join(f"{v.budget}: {v.detail}" for v in errors)

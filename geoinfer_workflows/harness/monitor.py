@@ -44,6 +44,7 @@ import numpy as np
 import psutil
 
 from geoinfer_workflows.errors import ParameterError
+from geoinfer_workflows.harness.alerts import AlertEngine, AlertEvent
 from geoinfer_workflows.validation import check_int
 
 try:  # not on Windows
@@ -283,10 +284,19 @@ class Monitor:
 
     ``capacity`` is the number of records kept (each ~0.3 KB, so the default 10,000 is
     ~3 MB); older records are dropped, totals are not. ``rss`` (default on, ~6 µs) and
-    ``io`` (default off, ~30 µs) switch the optional readings.
+    ``io`` (default off, ~30 µs) switch the optional readings. With ``alerts`` (an
+    `AlertEngine`), every tracked operation is also observed by its sliding window, and
+    `check_alerts` evaluates the rules (call it on a tick, e.g. once a second).
     """
 
-    def __init__(self, capacity: int = 10_000, *, rss: bool = True, io: bool = False) -> None:
+    def __init__(
+        self,
+        capacity: int = 10_000,
+        *,
+        rss: bool = True,
+        io: bool = False,
+        alerts: AlertEngine | None = None,
+    ) -> None:
         self.capacity = check_int(capacity, "capacity", 1)
         self._records: deque[OperationRecord] = deque(maxlen=capacity)
         self._lock = threading.Lock()
@@ -295,6 +305,9 @@ class Monitor:
         self._rss: _RssReader | None = _RssReader() if rss else None
         io_reader = _IoReader() if io else None
         self._io: _IoReader | None = io_reader if io_reader and io_reader.available else None
+        if alerts is not None and not isinstance(alerts, AlertEngine):
+            raise ParameterError(f"alerts must be an AlertEngine, got {type(alerts).__name__}")
+        self.alerts = alerts
 
     def track(self, name: str) -> _Track:
         """Context manager and decorator: ``with m.track("x"):`` or ``@m.track("x")``.
@@ -312,6 +325,14 @@ class Monitor:
             self._counts[name] = self._counts.get(name, 0) + 1
             if not record.ok:
                 self._failures[name] = self._failures.get(name, 0) + 1
+        if self.alerts is not None:
+            self.alerts.observe(record.wall_s, record.ok)
+
+    def check_alerts(self) -> list[AlertEvent]:
+        """Evaluate the alert rules once (one tick); the events raised or cleared now."""
+        if self.alerts is None:
+            raise ParameterError("this Monitor has no alerts: Monitor(alerts=AlertEngine())")
+        return self.alerts.evaluate()
 
     @property
     def total(self) -> int:
