@@ -49,6 +49,7 @@ import threading
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor as _FuturesExecutor
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import AbstractContextManager
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar, runtime_checkable
 
@@ -132,7 +133,22 @@ def _check_chunk_size(chunk_size: int | None) -> None:
         check_int(chunk_size, "chunk_size", 1, note="or None: automatic")
 
 
-class SerialExecutor:
+class _ClosingExecutor(AbstractContextManager["_ClosingExecutor"]):
+    """``with`` support for every engine: leaving the block calls `close` (once, here)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+
+class SerialExecutor(_ClosingExecutor):
     """Runs everything in the calling thread: the zero-overhead baseline engine."""
 
     kind = "serial"
@@ -153,19 +169,8 @@ class SerialExecutor:
     def close(self) -> None:
         self._closed = True
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class PoolExecutor:
+class PoolExecutor(_ClosingExecutor):
     """A thread or process pool behind the `Executor` interface.
 
     The pool starts lazily on the first non-empty `map`, so creating an executor that ends
@@ -232,17 +237,6 @@ class PoolExecutor:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _safe_start_method() -> str:
