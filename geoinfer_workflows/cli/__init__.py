@@ -12,6 +12,7 @@ from typing import Any
 from geoinfer_workflows.cli.harness_commands import add_command, non_negative_int
 from geoinfer_workflows.cli.harness_commands import register as register_perf_commands
 from geoinfer_workflows.errors import EXIT_CODES_HELP, ExitCode, GeoInferError
+from geoinfer_workflows.orchestration.engines import ENGINE_ENV, ENGINES, SCHEDULER_ENV
 from geoinfer_workflows.orchestration.pipeline import WorkflowResult
 from geoinfer_workflows.synthetic import SIZES
 from geoinfer_workflows.workflows import WORKFLOWS, get_workflow
@@ -43,8 +44,12 @@ def _summary(result: WorkflowResult) -> dict[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
+    from geoinfer_workflows.distributed import run_workflow  # dask is imported only here
+
     workflow = get_workflow(args.name)
-    result = workflow.run(args.size, args.seed)
+    result = run_workflow(
+        args.name, args.size, args.seed, engine=args.engine, scheduler=args.scheduler
+    )
     if args.json:
         payload = {
             "workflow": workflow.name,
@@ -113,6 +118,18 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--size", choices=SIZES, default="standard")
     run.add_argument("--seed", type=non_negative_int, default=0, help="data seed (>= 0)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument(
+        "--engine",
+        choices=ENGINES,
+        default=None,
+        help=f"serial or dask (default: ${ENGINE_ENV}, else serial)",
+    )
+    run.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help=f"dask scheduler to connect to (default: ${SCHEDULER_ENV}, else a LocalCluster)",
+    )
     run.set_defaults(func=_cmd_run)
 
     ingest = add_command(

@@ -1,0 +1,87 @@
+"""The dask engine on an in-process LocalCluster: the partitioned basic workflow equals the
+serial one (cells and counts exactly, sums to 1e-12 relative), engine selection by
+argument, environment and command line, and the errors a wrong choice gets.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+
+import distributed
+import numpy as np
+import pytest
+
+from geoinfer_workflows.cli import main
+from geoinfer_workflows.distributed import run_workflow
+from geoinfer_workflows.errors import ParameterError
+from geoinfer_workflows.orchestration.engines import ENGINE_ENV, SCHEDULER_ENV, resolve_engine
+
+# Partitions small enough that every size is split into several (seed: 50 rows -> 8).
+PARTITION_ROWS = {"seed": 7, "standard": 600}
+
+
+@pytest.fixture(scope="module")
+def scheduler() -> Iterator[str]:
+    """One in-process cluster (threads, no process pool) for the whole module."""
+    with distributed.LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+    ) as cluster:
+        yield cluster.scheduler_address
+
+
+def assert_same_basic(serial, dask) -> None:  # type: ignore[no-untyped-def]
+    a, b = serial.context["daily"], dask.context["daily"]
+    np.testing.assert_array_equal(a.cells, b.cells)
+    np.testing.assert_array_equal(a.counts, b.counts)
+    np.testing.assert_allclose(a.sums, b.sums, rtol=1e-12, atol=0)
+    assert serial.output["metadata"] == dask.output["metadata"]
+    assert len(serial.output["features"]) == len(dask.output["features"])
+
+
+@pytest.mark.parametrize("size", ["seed", "standard"])
+def test_partitioned_basic_equals_serial(scheduler: str, size: str) -> None:
+    serial = run_workflow("basic", size, seed=3)
+    dask = run_workflow(
+        "basic", size, seed=3, scheduler=scheduler, partition_rows=PARTITION_ROWS[size]
+    )
+    assert [t.name for t in dask.timings] == [t.name for t in serial.timings]
+    assert len(dask.context["ingested"]) > 1  # really partitioned
+    assert_same_basic(serial, dask)
+
+
+def test_engine_from_environment(monkeypatch: pytest.MonkeyPatch, scheduler: str) -> None:
+    monkeypatch.setenv(SCHEDULER_ENV, scheduler)
+    assert resolve_engine() == ("dask", scheduler)
+    monkeypatch.setenv(ENGINE_ENV, "dask")
+    result = run_workflow("basic", "seed", partition_rows=10)
+    assert "ingested" in result.context  # the partitioned pipeline ran
+    monkeypatch.delenv(SCHEDULER_ENV)
+    monkeypatch.setenv(ENGINE_ENV, "serial")
+    assert resolve_engine() == ("serial", None)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"engine": "spark"}, "unknown engine 'spark'"),
+        ({"engine": "serial", "scheduler": "tcp://127.0.0.1:1"}, "needs engine 'dask'"),
+        ({"engine": "serial", "size": "huge"}, "use engine 'dask'"),
+        ({"engine": "dask", "name": "climate_analysis"}, "no partitioned pipeline"),
+        ({"engine": "dask", "size": "galactic"}, "unknown size 'galactic'"),
+    ],
+)
+def test_wrong_choices_are_clear_errors(kwargs: dict[str, str], message: str) -> None:
+    args = {"name": "basic", "size": "seed"} | kwargs
+    with pytest.raises(ParameterError, match=message):
+        run_workflow(args.pop("name"), args.pop("size"), **args)  # type: ignore[arg-type]
+
+
+def test_cli_runs_on_the_cluster(scheduler: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", "basic", "--size", "seed", "--json"]
+    assert main([*argv, "--engine", "dask", "--scheduler", scheduler]) == 0
+    on_dask = json.loads(capsys.readouterr().out)
+    assert main(argv) == 0
+    serial = json.loads(capsys.readouterr().out)
+    assert on_dask["summary"] == serial["summary"]
+    assert [s["name"] for s in on_dask["stages"]] == [s["name"] for s in serial["stages"]]
