@@ -1,6 +1,7 @@
-"""The dask engine on an in-process LocalCluster: the partitioned basic workflow equals the
-serial one (cells and counts exactly, sums to 1e-12 relative), engine selection by
-argument, environment and command line, and the errors a wrong choice gets.
+"""The dask engine on an in-process LocalCluster: the partitioned workflows equal the serial
+ones (basic: cells and counts exactly, sums to 1e-12 relative; climate: QC counts, daily
+means, trends and the report exactly), engine selection by argument, environment and
+command line, and the errors a wrong choice gets.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from geoinfer_workflows.distributed import run_workflow
 from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.orchestration.engines import ENGINE_ENV, SCHEDULER_ENV, resolve_engine
 
-# Partitions small enough that every size is split into several (seed: 50 rows -> 8).
+# Partitions small enough that every size is split into several (basic at seed: 50 rows
+# -> 8; climate: 25 and 250 stations -> 4 and 36).
 PARTITION_ROWS = {"seed": 7, "standard": 600}
+PARTITION_STATIONS = 7
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +53,21 @@ def test_partitioned_basic_equals_serial(scheduler: str, size: str) -> None:
     assert_same_basic(serial, dask)
 
 
+@pytest.mark.parametrize("size", ["seed", "standard"])
+def test_partitioned_climate_equals_serial(scheduler: str, size: str) -> None:
+    serial = run_workflow("climate_analysis", size, seed=2)
+    dask = run_workflow(
+        "climate_analysis", size, seed=2, scheduler=scheduler, partition_rows=PARTITION_STATIONS
+    )
+    assert len(dask.context["partitions"]) > 1
+    np.testing.assert_array_equal(serial.context["daily"], dask.context["daily"])
+    for field in ("slope", "intercept", "r2", "n"):
+        np.testing.assert_array_equal(
+            getattr(serial.context["trend"], field), getattr(dask.context["trend"], field)
+        )
+    assert serial.output == dask.output  # QC counts, extremes, risk, hotspots: all of it
+
+
 def test_engine_from_environment(monkeypatch: pytest.MonkeyPatch, scheduler: str) -> None:
     monkeypatch.setenv(SCHEDULER_ENV, scheduler)
     assert resolve_engine() == ("dask", scheduler)
@@ -67,7 +85,7 @@ def test_engine_from_environment(monkeypatch: pytest.MonkeyPatch, scheduler: str
         ({"engine": "spark"}, "unknown engine 'spark'"),
         ({"engine": "serial", "scheduler": "tcp://127.0.0.1:1"}, "needs engine 'dask'"),
         ({"engine": "serial", "size": "huge"}, "use engine 'dask'"),
-        ({"engine": "dask", "name": "climate_analysis"}, "no partitioned pipeline"),
+        ({"engine": "dask", "name": "precision_farming"}, "no partitioned pipeline"),
         ({"engine": "dask", "size": "galactic"}, "unknown size 'galactic'"),
     ],
 )

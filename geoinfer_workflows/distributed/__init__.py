@@ -6,13 +6,14 @@ workflow's partitioned pipeline on a cluster (a LocalCluster, or the one at `sch
 Engine and address come from the arguments, else GEOINFER_ENGINE / GEOINFER_SCHEDULER.
 
 Partitioned so far: ``basic`` (ingest, H3 binning and cell-day aggregates per row
-partition, exact merges). The other workflows raise a clear error on ``dask`` rather than
+partition, exact merges) and ``climate_analysis`` (QC, daily means and trends per station
+partition). The other workflows raise a clear error on ``dask`` rather than
 map their serial code over a cluster.
 """
 
 from __future__ import annotations
 
-from geoinfer_workflows.distributed import basic
+from geoinfer_workflows.distributed import basic, climate
 from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.orchestration.engines import dask_client, resolve_engine
 from geoinfer_workflows.orchestration.pipeline import Pipeline, WorkflowResult
@@ -20,7 +21,7 @@ from geoinfer_workflows.validation import check_int
 from geoinfer_workflows.workflows import get_workflow
 from geoinfer_workflows.workflows import run_workflow as run_serial
 
-PARTITIONED: dict[str, Pipeline] = {"basic": basic.PIPELINE}
+PARTITIONED: dict[str, Pipeline] = {"basic": basic.PIPELINE, "climate_analysis": climate.PIPELINE}
 DASK_SIZES = ("seed", "standard", "large", "huge")
 
 
@@ -33,12 +34,12 @@ def run_workflow(
     scheduler: str | None = None,
     workers: int | None = None,
     processes: bool = True,
-    partition_rows: int = basic.PARTITION_ROWS,
+    partition_rows: int | None = None,
 ) -> WorkflowResult:
     """Run workflow `name` at `size` on the chosen engine; the result has the serial shape.
 
     `workers` and `processes` shape the LocalCluster started when no scheduler is given;
-    `partition_rows` is the rows per partition (one task each).
+    `partition_rows` is the rows per partition (one task each; None: the workflow's own).
     ``huge`` (1e7 readings, drawn partition by partition on the workers) exists only on
     ``dask``.
 
@@ -56,14 +57,17 @@ def run_workflow(
         if size == "huge":
             raise ParameterError("size 'huge' is generated per partition: use engine 'dask'")
         return run_serial(name, size, seed)  # type: ignore[arg-type]
+    if partition_rows is not None:
+        check_int(partition_rows, "partition_rows", 1, note="or None: the workflow's default")
     if name not in PARTITIONED:
         raise ParameterError(
             f"workflow {name!r} has no partitioned pipeline yet; "
             f"engine 'dask' runs {', '.join(PARTITIONED)}"
         )
     with dask_client(address, workers=workers, processes=processes) as client:
-        parts = basic.partitions(client, size, seed, check_int(partition_rows, "partition_rows", 1))
-        return PARTITIONED[name].run({"client": client, "partitions": parts})
+        return PARTITIONED[name].run(
+            {"client": client, "size": size, "seed": seed, "partition_rows": partition_rows}
+        )
 
 
 __all__ = ["DASK_SIZES", "PARTITIONED", "run_workflow"]

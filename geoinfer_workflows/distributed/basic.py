@@ -17,10 +17,16 @@ from typing import Any
 import numpy as np
 
 from geoinfer_workflows.distributed.merge import merge_cell_period, tree_reduce
+from geoinfer_workflows.distributed.partition import row_bounds, row_partitions
 from geoinfer_workflows.modules import space, temporal
 from geoinfer_workflows.modules.ingest import IngestResult, ingest_columns
 from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, Stage
-from geoinfer_workflows.synthetic import Observations, observation_partition
+from geoinfer_workflows.synthetic import (
+    Observations,
+    Size,
+    generate_observations,
+    observation_partition,
+)
 from geoinfer_workflows.workflows import basic
 
 HUGE_ROWS = 10_000_000
@@ -36,14 +42,15 @@ class IngestCounts:
     rejected_count: int
 
 
-def _slice(obs: Observations, start: int, stop: int) -> Observations:
-    return Observations(
-        obs.lat[start:stop], obs.lon[start:stop], obs.t[start:stop], obs.value[start:stop]
-    )
+Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # lat, lon, t, value
 
 
-def _ingest(obs: Observations) -> IngestResult:
-    return ingest_columns(obs.lat, obs.lon, obs.t, obs.value)
+def _as_columns(obs: Observations) -> Columns:
+    return obs.lat, obs.lon, obs.t, obs.value
+
+
+def _ingest(columns: Columns) -> IngestResult:
+    return ingest_columns(*columns)
 
 
 def _summary(result: IngestResult) -> tuple[int, int, int, int | None, int | None]:
@@ -54,6 +61,18 @@ def _summary(result: IngestResult) -> tuple[int, int, int, int | None, int | Non
 
 def _cells(result: IngestResult) -> np.ndarray:
     return space.h3_cells(result.table.lat, result.table.lon, basic.H3_RESOLUTION)
+
+
+def _columns(size: Size, seed: int) -> Columns:
+    return _as_columns(generate_observations(size, seed))
+
+
+def _length(columns: Columns) -> int:
+    return len(columns[0])
+
+
+def _huge_columns(index: int, rows: int, seed: int) -> Columns:
+    return _as_columns(observation_partition(index, rows, seed))
 
 
 def _aggregate(
@@ -67,19 +86,17 @@ def partitions(client: Any, size: str, seed: int, rows: int = PARTITION_ROWS) ->
     """Futures of the input's row partitions: sliced from the seeded input at the named
     sizes (so the result equals the serial run), drawn per partition at ``huge``."""
     if size == "huge":
-        n_parts = -(-HUGE_ROWS // rows)
-        counts = [min(rows, HUGE_ROWS - i * rows) for i in range(n_parts)]
-        return client.map(observation_partition, range(n_parts), counts, seed=seed)
-    inputs = basic.make_inputs(size, seed)  # type: ignore[arg-type]
-    n = len(inputs["lat"])
-    whole = client.submit(Observations, inputs["lat"], inputs["lon"], inputs["t"], inputs["value"])
-    bounds = [(i, min(i + rows, n)) for i in range(0, max(n, 1), rows)]
-    return [client.submit(_slice, whole, lo, hi) for lo, hi in bounds]
+        counts = [hi - lo for lo, hi in row_bounds(HUGE_ROWS, rows)]
+        return client.map(_huge_columns, range(len(counts)), counts, seed=seed)
+    source = client.submit(_columns, size, seed)
+    n_rows = client.submit(_length, source).result()
+    return row_partitions(client, source, n_rows, rows)
 
 
 def ingest(ctx: Context) -> dict[str, Any]:
     client = ctx["client"]
-    parts = client.map(_ingest, ctx["partitions"])
+    sources = partitions(client, ctx["size"], ctx["seed"], ctx["partition_rows"] or PARTITION_ROWS)
+    parts = client.map(_ingest, sources)
     summaries = client.gather(client.map(_summary, parts))
     starts = [s[3] for s in summaries if s[3] is not None]
     ends = [s[4] for s in summaries if s[4] is not None]
