@@ -115,14 +115,11 @@ class DaskScalingEfficiency:
         self.engine = _require_engine()
 
     def track_efficiency(self, workflow: str) -> float:
+        run = functools.partial(self.engine.run_workflow, workflow, "large")
         with _cluster(1) as one, _cluster(2) as two:
             t1, t2 = interleaved_seconds(
-                lambda: self.engine.run_workflow(
-                    workflow, "large", scheduler=one.scheduler_address
-                ),
-                lambda: self.engine.run_workflow(
-                    workflow, "large", scheduler=two.scheduler_address
-                ),
+                functools.partial(run, scheduler=one.scheduler_address),
+                functools.partial(run, scheduler=two.scheduler_address),
                 pairs=SCALING_PAIRS,
                 clock=time.perf_counter,
             )
