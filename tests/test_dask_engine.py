@@ -16,7 +16,11 @@ import pytest
 from geoinfer_workflows.cli import main
 from geoinfer_workflows.distributed import run_workflow
 from geoinfer_workflows.errors import ParameterError
+from geoinfer_workflows.modules import space, temporal
+from geoinfer_workflows.modules.ingest import ingest_columns
 from geoinfer_workflows.orchestration.engines import ENGINE_ENV, SCHEDULER_ENV, resolve_engine
+from geoinfer_workflows.synthetic import observation_partition
+from geoinfer_workflows.workflows import basic
 
 # Partitions small enough that every size is split into several (basic at seed: 50 rows
 # -> 8; climate: 25 and 250 stations -> 4 and 36).
@@ -103,3 +107,23 @@ def test_cli_runs_on_the_cluster(scheduler: str, capsys: pytest.CaptureFixture[s
     serial = json.loads(capsys.readouterr().out)
     assert on_dask["summary"] == serial["summary"]
     assert [s["name"] for s in on_dask["stages"]] == [s["name"] for s in serial["stages"]]
+
+
+def test_huge_is_drawn_per_partition_and_aggregated_exactly(scheduler: str) -> None:
+    """`huge` at a test's length: the partitions drawn on the workers, concatenated here,
+    give the same cell-day table as the cluster's merge of partition tables."""
+    rows, total = 1_000, 4_500
+    dask = run_workflow(
+        "basic", "huge", seed=4, scheduler=scheduler, partition_rows=rows, huge_rows=total
+    )
+    drawn = [observation_partition(i, min(rows, total - i * rows), 4) for i in range(5)]
+    columns = [np.concatenate([getattr(o, c) for o in drawn]) for c in ("lat", "lon", "t", "value")]
+    table = ingest_columns(*columns).table
+    cells = space.h3_cells(table.lat, table.lon, basic.H3_RESOLUTION)
+    days = temporal.period_index(table.t, temporal.DAY_S)
+    expected = temporal.groupby_cell_period(cells, days, table.value)
+    merged = dask.context["daily"]
+    assert dask.output["metadata"]["accepted"] + dask.output["metadata"]["rejected"] == total
+    np.testing.assert_array_equal(expected.cells, merged.cells)
+    np.testing.assert_array_equal(expected.counts, merged.counts)
+    np.testing.assert_allclose(expected.sums, merged.sums, rtol=1e-12, atol=0)

@@ -35,13 +35,14 @@ def run_workflow(
     workers: int | None = None,
     processes: bool = True,
     partition_rows: int | None = None,
+    huge_rows: int | None = None,
 ) -> WorkflowResult:
     """Run workflow `name` at `size` on the chosen engine; the result has the serial shape.
 
     `workers` and `processes` shape the LocalCluster started when no scheduler is given;
     `partition_rows` is the rows per partition (one task each; None: the workflow's own).
-    ``huge`` (1e7 readings, drawn partition by partition on the workers) exists only on
-    ``dask``.
+    ``huge`` (`huge_rows` readings, default 1e7, drawn partition by partition on the
+    workers; 1e8 wants a cluster, see the README) exists only on ``dask``.
 
     Examples
     --------
@@ -59,6 +60,8 @@ def run_workflow(
         return run_serial(name, size, seed)  # type: ignore[arg-type]
     if partition_rows is not None:
         check_int(partition_rows, "partition_rows", 1, note="or None: the workflow's default")
+    if huge_rows is not None:
+        check_int(huge_rows, "huge_rows", 1, note="or None: 1e7")
     if name not in PARTITIONED:
         raise ParameterError(
             f"workflow {name!r} has no partitioned pipeline yet; "
@@ -66,7 +69,13 @@ def run_workflow(
         )
     with dask_client(address, workers=workers, processes=processes) as client:
         return PARTITIONED[name].run(
-            {"client": client, "size": size, "seed": seed, "partition_rows": partition_rows}
+            {
+                "client": client,
+                "size": size,
+                "seed": seed,
+                "partition_rows": partition_rows,
+                "huge_rows": huge_rows,
+            }
         )
 
 

@@ -82,11 +82,14 @@ def _aggregate(
     return temporal.groupby_cell_period(cells, days, result.table.value, n_periods=n_days)
 
 
-def partitions(client: Any, size: str, seed: int, rows: int = PARTITION_ROWS) -> list[Any]:
+def partitions(
+    client: Any, size: str, seed: int, rows: int = PARTITION_ROWS, huge_rows: int = HUGE_ROWS
+) -> list[Any]:
     """Futures of the input's row partitions: sliced from the seeded input at the named
-    sizes (so the result equals the serial run), drawn per partition at ``huge``."""
+    sizes (so the result equals the serial run), drawn per partition at ``huge``
+    (`huge_rows` readings in all)."""
     if size == "huge":
-        counts = [hi - lo for lo, hi in row_bounds(HUGE_ROWS, rows)]
+        counts = [hi - lo for lo, hi in row_bounds(huge_rows, rows)]
         return client.map(_huge_columns, range(len(counts)), counts, seed=seed)
     source = client.submit(_columns, size, seed)
     n_rows = client.submit(_length, source).result()
@@ -95,7 +98,8 @@ def partitions(client: Any, size: str, seed: int, rows: int = PARTITION_ROWS) ->
 
 def ingest(ctx: Context) -> dict[str, Any]:
     client = ctx["client"]
-    sources = partitions(client, ctx["size"], ctx["seed"], ctx["partition_rows"] or PARTITION_ROWS)
+    rows = ctx["partition_rows"] or PARTITION_ROWS
+    sources = partitions(client, ctx["size"], ctx["seed"], rows, ctx.get("huge_rows") or HUGE_ROWS)
     parts = client.map(_ingest, sources)
     summaries = client.gather(client.map(_summary, parts))
     starts = [s[3] for s in summaries if s[3] is not None]
