@@ -33,7 +33,7 @@ def _cluster(workers: int) -> Any:
     import distributed
 
     return distributed.LocalCluster(
-        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=None
+        n_workers=workers, threads_per_worker=1, processes=True, dashboard_address=":0"
     )
 
 

@@ -32,7 +32,7 @@ def test_workers_added_under_load_and_removed_after() -> None:
     policy = ScalingPolicy(minimum=0, maximum=2, interval_s=0.2, wait_count=2)
     with (
         distributed.LocalCluster(
-            n_workers=0, threads_per_worker=1, processes=False, dashboard_address=None
+            n_workers=0, threads_per_worker=1, processes=False, dashboard_address=":0"
         ) as cluster,
         distributed.Client(cluster) as client,
     ):

@@ -32,7 +32,7 @@ PARTITION_STATIONS = 7
 def scheduler() -> Iterator[str]:
     """One in-process cluster (threads, no process pool) for the whole module."""
     with distributed.LocalCluster(
-        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=None
+        n_workers=2, threads_per_worker=1, processes=False, dashboard_address=":0"
     ) as cluster:
         yield cluster.scheduler_address
 

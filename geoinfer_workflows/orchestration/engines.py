@@ -377,7 +377,7 @@ def dask_client(
             threads_per_worker=1,
             memory_limit=memory_limit,
             processes=processes,
-            dashboard_address=None,
+            dashboard_address=":0",
         ) as cluster,
         Client(cluster) as client,
     ):
