@@ -133,12 +133,7 @@ class _ClosingExecutor(AbstractContextManager["_ClosingExecutor"]):
     def close(self) -> None:
         raise NotImplementedError
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
