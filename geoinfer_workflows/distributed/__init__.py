@@ -8,8 +8,8 @@ Engine and address come from the arguments, else GEOINFER_ENGINE / GEOINFER_SCHE
 Partitioned so far: ``basic`` (ingest, H3 binning and cell-day aggregates per row
 partition, exact merges) and ``climate_analysis`` (QC, daily means and trends per station
 partition). `kmeans.lloyd_partitioned` is Lloyd's k-means with distributed assignment and
-a reduced update, equal to `space.lloyd`. The other workflows raise a clear error on ``dask`` rather than
-map their serial code over a cluster.
+a reduced update, equal to `space.lloyd`. The other workflows raise a clear error on
+``dask`` rather than map their serial code over a cluster.
 """
 
 from __future__ import annotations

@@ -76,15 +76,16 @@ def _update(parts: list[_Partial], centers: np.ndarray) -> np.ndarray:
     counts = sum(p.counts for p in parts)
     empty = np.flatnonzero(counts == 0)
     if empty.size:
-        err = np.concatenate([p.worst_err for p in parts])
-        row = np.concatenate([p.worst_row for p in parts])
+        err, row, label = (
+            np.concatenate([getattr(p, name) for p in parts])
+            for name in ("worst_err", "worst_row", "worst_label")
+        )
+        x = np.concatenate([p.worst_x for p in parts])
         order = np.lexsort((row, -err))[: empty.size]  # largest error first, ties by row
         for target, i in zip(empty, order, strict=False):
-            x = np.concatenate([p.worst_x for p in parts])[i]
-            source = np.concatenate([p.worst_label for p in parts])[i]
-            sums[source] -= x
-            counts[source] -= 1
-            sums[target] += x
+            sums[label[i]] -= x[i]
+            counts[label[i]] -= 1
+            sums[target] += x[i]
             counts[target] += 1
     filled = counts > 0
     return np.where(filled[:, None], sums / np.maximum(counts, 1)[:, None], centers[:k])
