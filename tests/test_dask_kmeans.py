@@ -1,6 +1,8 @@
-"""Distributed Lloyd (assignment per partition, update from summed partials) equals
-`space.lloyd` from the same centres: labels and iterations exactly, centres and inertia
-to 1e-9 relative, including the re-seed of an empty cluster."""
+"""The partitioned spatial algorithms equal the serial ones: distributed Lloyd
+(assignment per partition, update from summed partials) equals `space.lloyd` from the
+same centres (labels and iterations exactly, centres and inertia to 1e-9 relative, the
+re-seed of an empty cluster included); Gi* on x-strips with a halo equals
+`risk.getis_ord_gi_star` to 1e-9 (isolates NaN on both)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,10 @@ import distributed
 import numpy as np
 import pytest
 
+from geoinfer_workflows.distributed.hotspots import gi_star_partitioned, halo_strips
 from geoinfer_workflows.distributed.kmeans import lloyd_partitioned
 from geoinfer_workflows.distributed.partition import row_bounds
-from geoinfer_workflows.modules import space
+from geoinfer_workflows.modules import risk, space
 
 
 @pytest.fixture(scope="module")
@@ -51,3 +54,21 @@ def test_partitioned_lloyd_equals_serial(
     assert dask.inertia == pytest.approx(serial.inertia, rel=1e-9)
     if empty:
         assert (np.bincount(dask.labels, minlength=6) > 0).all()
+
+
+@pytest.mark.parametrize(("n", "parts", "columns"), [(300, 3, 0), (2_000, 5, 2)])
+def test_partitioned_gi_star_equals_serial(
+    client: distributed.Client, n: int, parts: int, columns: int
+) -> None:
+    rng = np.random.default_rng(n)
+    coords = rng.uniform(0, 10_000, (n, 2))
+    coords[0] = [-5e4, -5e4]  # an isolate: z is NaN on both paths
+    east = coords[:, 0] > 6e3  # a planted hot half
+    shape = (n, columns) if columns else (n,)
+    values = rng.gamma(2.0, 1.0, shape) + (east[:, None] if columns else east)
+    band = 600.0
+    serial = risk.getis_ord_gi_star(values, risk.distance_band_weights(coords, band)).z
+    dask = gi_star_partitioned(client, coords, values, band, parts=parts)
+    assert len(halo_strips(coords[:, 0], band, parts)) == parts
+    np.testing.assert_allclose(dask, serial, rtol=1e-9, atol=1e-12, equal_nan=True)
+    assert np.isnan(dask[0]).all()
