@@ -2,7 +2,9 @@
 (assignment per partition, update from summed partials) equals `space.lloyd` from the
 same centres (labels and iterations exactly, centres and inertia to 1e-9 relative, the
 re-seed of an empty cluster included); Gi* on x-strips with a halo equals
-`risk.getis_ord_gi_star` to 1e-9 (isolates NaN on both)."""
+`risk.getis_ord_gi_star` to 1e-9 (isolates NaN on both); the IoT aggregators folded per
+partition and merged equal one aggregator over the stream (counts, extremes, latest
+readings exactly; moments to 1e-12)."""
 
 from __future__ import annotations
 
@@ -15,7 +17,9 @@ import pytest
 from geoinfer_workflows.distributed.hotspots import gi_star_partitioned, halo_strips
 from geoinfer_workflows.distributed.kmeans import lloyd_partitioned
 from geoinfer_workflows.distributed.partition import row_bounds
-from geoinfer_workflows.modules import risk, space
+from geoinfer_workflows.distributed.streams import aggregate_partitioned
+from geoinfer_workflows.modules import iot, risk, space
+from geoinfer_workflows.synthetic import generate_farm
 
 
 @pytest.fixture(scope="module")
@@ -72,3 +76,23 @@ def test_partitioned_gi_star_equals_serial(
     assert len(halo_strips(coords[:, 0], band, parts)) == parts
     np.testing.assert_allclose(dask, serial, rtol=1e-9, atol=1e-12, equal_nan=True)
     assert np.isnan(dask[0]).all()
+
+
+@pytest.mark.parametrize(("size", "rows"), [("seed", 40), ("standard", 7_000)])
+def test_partitioned_iot_aggregation_equals_one_aggregator(
+    client: distributed.Client, size: str, rows: int
+) -> None:
+    farm = generate_farm(size, seed=1)
+    n_sensors = len(farm.sensor_lat)
+    serial = iot.StreamingAggregator(n_sensors)
+    serial.update(farm.sensor_id, farm.t, farm.moisture)
+    expected = serial.result()
+    columns = (farm.sensor_id, farm.t, farm.moisture)
+    bounds = row_bounds(len(farm.t), rows)
+    assert len(bounds) > 2
+    parts = [client.submit(tuple, [c[lo:hi] for c in columns]) for lo, hi in bounds]
+    stats = aggregate_partitioned(client, parts, n_sensors)
+    for exact in ("count", "missing", "min", "max", "last"):
+        np.testing.assert_array_equal(getattr(stats, exact), getattr(expected, exact))
+    for moment in ("mean", "std"):
+        np.testing.assert_allclose(getattr(stats, moment), getattr(expected, moment), rtol=1e-12)

@@ -7,9 +7,11 @@ Engine and address come from the arguments, else GEOINFER_ENGINE / GEOINFER_SCHE
 
 Partitioned so far: ``basic`` (ingest, H3 binning and cell-day aggregates per row
 partition, exact merges) and ``climate_analysis`` (QC, daily means and trends per station
-partition). `kmeans.lloyd_partitioned` is Lloyd's k-means with distributed assignment and
-a reduced update, equal to `space.lloyd`. The other workflows raise a clear error on
-``dask`` rather than map their serial code over a cluster.
+partition). Building blocks for the other two, each equal to its serial function:
+`kmeans.lloyd_partitioned` (distributed assignment, reduced update), `hotspots.
+gi_star_partitioned` (Gi* with a halo exchange), `streams.aggregate_partitioned` (IoT
+aggregators merged); until their pipelines use them, those workflows raise a clear error
+on ``dask`` rather than map their serial code over a cluster.
 """
 
 from __future__ import annotations
