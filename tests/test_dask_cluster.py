@@ -23,6 +23,7 @@ from geoinfer_workflows.distributed import basic
 from geoinfer_workflows.workflows import run_workflow as run_serial
 
 START_TIMEOUT_S = 60
+STOP_TIMEOUT_S = 3
 
 
 def _dask(*args: str) -> subprocess.Popen[bytes]:
@@ -34,12 +35,14 @@ def _dask(*args: str) -> subprocess.Popen[bytes]:
 
 
 def _stop(procs: list[subprocess.Popen[bytes]]) -> None:
+    """SIGTERM, then SIGKILL after a few seconds: a worker whose scheduler is gone can spend
+    its whole reconnect timeout closing, and nothing of theirs is worth waiting for."""
     for proc in procs:
         if proc.poll() is None:
             proc.terminate()
     for proc in procs:
         try:
-            proc.wait(timeout=20)
+            proc.wait(timeout=STOP_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
