@@ -1,6 +1,7 @@
 """The dask engine on an in-process LocalCluster: the partitioned workflows equal the serial
 ones (basic: cells and counts exactly, sums to 1e-12 relative; climate: QC counts, daily
-means, trends and the report exactly), engine selection by argument, environment and
+means, trends and the report exactly; farming: sensor counts, extremes, drying trends and
+zones exactly, means to 1e-12), engine selection by argument, environment and
 command line, and the errors a wrong choice gets.
 """
 
@@ -72,6 +73,24 @@ def test_partitioned_climate_equals_serial(scheduler: str, size: str) -> None:
     assert serial.output == dask.output  # QC counts, extremes, risk, hotspots: all of it
 
 
+@pytest.mark.parametrize(("size", "rows"), [("seed", 37), ("standard", 3_000)])
+def test_partitioned_farming_equals_serial(scheduler: str, size: str, rows: int) -> None:
+    serial = run_workflow("precision_farming", size, seed=2)
+    dask = run_workflow("precision_farming", size, seed=2, scheduler=scheduler, partition_rows=rows)
+    assert len(dask.context["ingested"]) > 1
+    for exact in ("count", "missing", "min", "max", "last"):
+        np.testing.assert_array_equal(
+            getattr(serial.context["sensor_stats"], exact),
+            getattr(dask.context["sensor_stats"], exact),
+        )
+    np.testing.assert_allclose(
+        serial.context["sensor_stats"].mean, dask.context["sensor_stats"].mean, rtol=1e-12
+    )
+    np.testing.assert_array_equal(serial.context["drying_per_h"], dask.context["drying_per_h"])
+    np.testing.assert_array_equal(serial.context["zones"], dask.context["zones"])
+    assert serial.output["metadata"] == dask.output["metadata"]
+
+
 def test_engine_from_environment(monkeypatch: pytest.MonkeyPatch, scheduler: str) -> None:
     monkeypatch.setenv(SCHEDULER_ENV, scheduler)
     assert resolve_engine() == ("dask", scheduler)
@@ -89,7 +108,7 @@ def test_engine_from_environment(monkeypatch: pytest.MonkeyPatch, scheduler: str
         ({"engine": "spark"}, "unknown engine 'spark'"),
         ({"engine": "serial", "scheduler": "tcp://127.0.0.1:1"}, "needs engine 'dask'"),
         ({"engine": "serial", "size": "huge"}, "use engine 'dask'"),
-        ({"engine": "dask", "name": "precision_farming"}, "no partitioned pipeline"),
+        ({"engine": "dask", "name": "disease_surveillance"}, "no partitioned pipeline"),
         ({"engine": "dask", "size": "galactic"}, "unknown size 'galactic'"),
     ],
 )

@@ -6,17 +6,18 @@ workflow's partitioned pipeline on a cluster (a LocalCluster, or the one at `sch
 Engine and address come from the arguments, else GEOINFER_ENGINE / GEOINFER_SCHEDULER.
 
 Partitioned so far: ``basic`` (ingest, H3 binning and cell-day aggregates per row
-partition, exact merges) and ``climate_analysis`` (QC, daily means and trends per station
-partition). Building blocks for the other two, each equal to its serial function:
-`kmeans.lloyd_partitioned` (distributed assignment, reduced update), `hotspots.
-gi_star_partitioned` (Gi* with a halo exchange), `streams.aggregate_partitioned` (IoT
-aggregators merged); until their pipelines use them, those workflows raise a clear error
-on ``dask`` rather than map their serial code over a cluster.
+partition, exact merges), ``climate_analysis`` (QC, daily means and trends per station
+partition) and ``precision_farming`` (ingest, IoT aggregation and the drying readings per
+stream partition). Building blocks: `kmeans.lloyd_partitioned` (distributed assignment,
+reduced update), `hotspots.gi_star_partitioned` (Gi* with a halo exchange),
+`streams.aggregate_partitioned`, each equal to its serial function.
+``disease_surveillance`` is not wired yet and raises a clear error on ``dask`` rather
+than map its serial code over a cluster.
 """
 
 from __future__ import annotations
 
-from geoinfer_workflows.distributed import basic, climate
+from geoinfer_workflows.distributed import basic, climate, farming
 from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.orchestration.engines import dask_client, resolve_engine
 from geoinfer_workflows.orchestration.pipeline import Pipeline, WorkflowResult
@@ -24,7 +25,11 @@ from geoinfer_workflows.validation import check_int
 from geoinfer_workflows.workflows import get_workflow
 from geoinfer_workflows.workflows import run_workflow as run_serial
 
-PARTITIONED: dict[str, Pipeline] = {"basic": basic.PIPELINE, "climate_analysis": climate.PIPELINE}
+PARTITIONED: dict[str, Pipeline] = {
+    "basic": basic.PIPELINE,
+    "climate_analysis": climate.PIPELINE,
+    "precision_farming": farming.PIPELINE,
+}
 DASK_SIZES = ("seed", "standard", "large", "huge")
 
 

@@ -23,7 +23,9 @@ def _fold(part: tuple[np.ndarray, np.ndarray, np.ndarray], n_sensors: int) -> An
     return aggregator
 
 
-def _merged(a: iot.StreamingAggregator, b: iot.StreamingAggregator) -> iot.StreamingAggregator:
+def merge_aggregators(
+    a: iot.StreamingAggregator, b: iot.StreamingAggregator
+) -> iot.StreamingAggregator:
     """A new aggregator of both (inputs untouched: a task may be recomputed or shared)."""
     out = copy.deepcopy(a)
     out.merge(b)
@@ -48,4 +50,4 @@ def aggregate_partitioned(client: Any, partitions: list[Any], n_sensors: int) ->
     """
     n_sensors = check_int(n_sensors, "n_sensors", 1)
     folded = client.map(_fold, partitions, n_sensors=n_sensors)
-    return tree_reduce(client, _merged, folded).result().result()
+    return tree_reduce(client, merge_aggregators, folded).result().result()
