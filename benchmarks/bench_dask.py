@@ -16,7 +16,7 @@ from typing import Any
 from . import common
 from .peers import interleaved_seconds, require_peer
 
-PARTITIONED = ("basic", "climate_analysis", "precision_farming")
+PARTITIONED = ("basic", "climate_analysis", "precision_farming", "disease_surveillance")
 SCALING_PAIRS = 3
 
 

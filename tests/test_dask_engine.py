@@ -1,7 +1,8 @@
 """The dask engine on an in-process LocalCluster: the partitioned workflows equal the serial
 ones (basic: cells and counts exactly, sums to 1e-12 relative; climate: QC counts, daily
 means, trends and the report exactly; farming: sensor counts, extremes, drying trends and
-zones exactly, means to 1e-12), engine selection by argument, environment and
+zones exactly, means to 1e-12; disease: counts, alerts, DBSCAN clusters and the report
+exactly, Gi* z to 1e-9), engine selection by argument, environment and
 command line, and the errors a wrong choice gets.
 """
 
@@ -91,6 +92,24 @@ def test_partitioned_farming_equals_serial(scheduler: str, size: str, rows: int)
     assert serial.output["metadata"] == dask.output["metadata"]
 
 
+@pytest.mark.parametrize(("size", "rows"), [("seed", 37), ("standard", 3_000)])
+def test_partitioned_disease_equals_serial(scheduler: str, size: str, rows: int) -> None:
+    serial = run_workflow("disease_surveillance", size, seed=2)
+    dask = run_workflow(
+        "disease_surveillance", size, seed=2, scheduler=scheduler, partition_rows=rows
+    )
+    assert len(dask.context["ingested"]) > 1
+    np.testing.assert_array_equal(serial.context["counts"], dask.context["counts"])
+    np.testing.assert_allclose(
+        serial.context["gi_z"], dask.context["gi_z"], rtol=1e-9, atol=1e-12, equal_nan=True
+    )
+    np.testing.assert_array_equal(serial.context["alerts"], dask.context["alerts"])
+    np.testing.assert_array_equal(
+        serial.context["clusters"]["size"], dask.context["clusters"]["size"]
+    )
+    assert serial.output == dask.output  # hotspots, clusters, alerts, counts: all of it
+
+
 def test_engine_from_environment(monkeypatch: pytest.MonkeyPatch, scheduler: str) -> None:
     monkeypatch.setenv(SCHEDULER_ENV, scheduler)
     assert resolve_engine() == ("dask", scheduler)
@@ -108,7 +127,6 @@ def test_engine_from_environment(monkeypatch: pytest.MonkeyPatch, scheduler: str
         ({"engine": "spark"}, "unknown engine 'spark'"),
         ({"engine": "serial", "scheduler": "tcp://127.0.0.1:1"}, "needs engine 'dask'"),
         ({"engine": "serial", "size": "huge"}, "use engine 'dask'"),
-        ({"engine": "dask", "name": "disease_surveillance"}, "no partitioned pipeline"),
         ({"engine": "dask", "size": "galactic"}, "unknown size 'galactic'"),
     ],
 )

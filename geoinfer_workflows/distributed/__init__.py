@@ -5,19 +5,18 @@
 workflow's partitioned pipeline on a cluster (a LocalCluster, or the one at `scheduler`).
 Engine and address come from the arguments, else GEOINFER_ENGINE / GEOINFER_SCHEDULER.
 
-Partitioned so far: ``basic`` (ingest, H3 binning and cell-day aggregates per row
-partition, exact merges), ``climate_analysis`` (QC, daily means and trends per station
-partition) and ``precision_farming`` (ingest, IoT aggregation and the drying readings per
-stream partition). Building blocks: `kmeans.lloyd_partitioned` (distributed assignment,
-reduced update), `hotspots.gi_star_partitioned` (Gi* with a halo exchange),
+Every workflow is partitioned: ``basic`` (ingest, H3 binning and cell-day aggregates
+per row partition, exact merges), ``climate_analysis`` (QC, daily means and trends per
+station partition), ``precision_farming`` (ingest, IoT aggregation and the drying
+readings per stream partition) and ``disease_surveillance`` (ingest, binning and counts
+per case partition, Gi* with a halo exchange; DBSCAN serial, see `disease`). Also
+`kmeans.lloyd_partitioned` (distributed assignment, reduced update) and
 `streams.aggregate_partitioned`, each equal to its serial function.
-``disease_surveillance`` is not wired yet and raises a clear error on ``dask`` rather
-than map its serial code over a cluster.
 """
 
 from __future__ import annotations
 
-from geoinfer_workflows.distributed import basic, climate, farming
+from geoinfer_workflows.distributed import basic, climate, disease, farming
 from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.orchestration.engines import dask_client, resolve_engine
 from geoinfer_workflows.orchestration.pipeline import Pipeline, WorkflowResult
@@ -29,6 +28,7 @@ PARTITIONED: dict[str, Pipeline] = {
     "basic": basic.PIPELINE,
     "climate_analysis": climate.PIPELINE,
     "precision_farming": farming.PIPELINE,
+    "disease_surveillance": disease.PIPELINE,
 }
 DASK_SIZES = ("seed", "standard", "large", "huge")
 
@@ -70,11 +70,6 @@ def run_workflow(
         check_int(partition_rows, "partition_rows", 1, note="or None: the workflow's default")
     if huge_rows is not None:
         check_int(huge_rows, "huge_rows", 1, note="or None: 1e7")
-    if name not in PARTITIONED:
-        raise ParameterError(
-            f"workflow {name!r} has no partitioned pipeline yet; "
-            f"engine 'dask' runs {', '.join(PARTITIONED)}"
-        )
     with dask_client(address, workers=workers, processes=processes) as client:
         return PARTITIONED[name].run(
             {
