@@ -19,34 +19,16 @@ import numpy as np
 from geoinfer_workflows.distributed.farming import IngestCounts
 from geoinfer_workflows.distributed.hotspots import gi_star_partitioned
 from geoinfer_workflows.distributed.merge import tree_reduce
-from geoinfer_workflows.distributed.partition import row_partitions
+from geoinfer_workflows.distributed.partition import worker_inputs
 from geoinfer_workflows.modules import space, temporal
 from geoinfer_workflows.modules.ingest import IngestResult, ingest_columns
 from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, Stage
-from geoinfer_workflows.synthetic import Size
 from geoinfer_workflows.synthetic.disease import DISEASES, H3_RESOLUTION
 from geoinfer_workflows.workflows import disease_surveillance as serial
 
 PARTITION_ROWS = 250_000
 HOTSPOT_STRIPS = 4
 _CASES = ("lat", "lon", "t", "disease")
-
-
-def _prepare(size: Size, seed: int) -> tuple[Context, tuple[np.ndarray, ...]]:
-    inputs = serial.make_inputs(size, seed)
-    return {k: v for k, v in inputs.items() if k not in _CASES}, tuple(inputs[k] for k in _CASES)
-
-
-def _area(prepared: tuple[Context, tuple[np.ndarray, ...]]) -> Context:
-    return prepared[0]
-
-
-def _cases(prepared: tuple[Context, tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
-    return prepared[1]
-
-
-def _length(columns: tuple[np.ndarray, ...]) -> int:
-    return len(columns[0])
 
 
 def _ingest(columns: tuple[np.ndarray, ...]) -> IngestResult:
@@ -92,12 +74,9 @@ def _recent(result: IngestResult, since: int) -> tuple[np.ndarray, np.ndarray]:
 
 def ingest(ctx: Context) -> dict[str, Any]:
     client = ctx["client"]
-    prepared = client.submit(_prepare, ctx["size"], ctx["seed"])
-    area = client.submit(_area, prepared).result()
-    cases = client.submit(_cases, prepared)
-    n_rows = client.submit(_length, cases).result()
     rows = ctx["partition_rows"] or PARTITION_ROWS
-    parts = client.map(_ingest, row_partitions(client, cases, n_rows, rows))
+    area, cases = worker_inputs(client, serial.make_inputs, ctx["size"], ctx["seed"], _CASES, rows)
+    parts = client.map(_ingest, cases)
     summaries = client.gather(client.map(_summary, parts))
     counts = IngestCounts(*(int(sum(s[k] for s in summaries)) for k in range(2)))
     t_range = (

@@ -17,12 +17,11 @@ from typing import Any
 import numpy as np
 
 from geoinfer_workflows.distributed.merge import tree_reduce
-from geoinfer_workflows.distributed.partition import row_partitions
+from geoinfer_workflows.distributed.partition import worker_inputs
 from geoinfer_workflows.distributed.streams import merge_aggregators
 from geoinfer_workflows.modules import iot, temporal
 from geoinfer_workflows.modules.ingest import IngestResult, ingest_columns
 from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, Stage
-from geoinfer_workflows.synthetic import Size
 from geoinfer_workflows.synthetic.farming import READING_INTERVAL_S, READINGS_PER_SENSOR
 from geoinfer_workflows.workflows import precision_farming as serial
 
@@ -36,23 +35,6 @@ class IngestCounts:
 
     accepted: int
     rejected_count: int
-
-
-def _prepare(size: Size, seed: int) -> tuple[Context, tuple[np.ndarray, ...]]:
-    inputs = serial.make_inputs(size, seed)
-    return {k: v for k, v in inputs.items() if k not in _STREAM}, tuple(inputs[k] for k in _STREAM)
-
-
-def _field(prepared: tuple[Context, tuple[np.ndarray, ...]]) -> Context:
-    return prepared[0]
-
-
-def _stream(prepared: tuple[Context, tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
-    return prepared[1]
-
-
-def _length(columns: tuple[np.ndarray, ...]) -> int:
-    return len(columns[0])
 
 
 def _ingest(columns: tuple[np.ndarray, ...]) -> IngestResult:
@@ -96,12 +78,11 @@ def _merge_readings(earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
 
 def ingest(ctx: Context) -> dict[str, Any]:
     client = ctx["client"]
-    prepared = client.submit(_prepare, ctx["size"], ctx["seed"])
-    field = client.submit(_field, prepared).result()
-    stream = client.submit(_stream, prepared)
-    n_rows = client.submit(_length, stream).result()
     rows = ctx["partition_rows"] or PARTITION_ROWS
-    parts = client.map(_ingest, row_partitions(client, stream, n_rows, rows))
+    field, stream = worker_inputs(
+        client, serial.make_inputs, ctx["size"], ctx["seed"], _STREAM, rows
+    )
+    parts = client.map(_ingest, stream)
     summaries = client.gather(client.map(_summary, parts))
     starts = [s[2] for s in summaries if s[2] is not None]
     counts = IngestCounts(*(int(sum(s[k] for s in summaries)) for k in range(2)))

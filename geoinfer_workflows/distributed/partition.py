@@ -8,6 +8,7 @@ graph, so a worker lost mid-run costs time, not the result.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -32,3 +33,39 @@ def row_bounds(n_rows: int, rows: int) -> list[tuple[int, int]]:
 def row_partitions(client: Any, source: Any, n_rows: int, rows: int) -> list[Any]:
     """Futures of `rows`-row slices of the arrays `source` (a future of a tuple) holds."""
     return [client.submit(_rows, source, lo, hi) for lo, hi in row_bounds(n_rows, rows)]
+
+
+def _split(
+    make_inputs: Callable[[Any, int], dict[str, Any]], size: Any, seed: int, keys: tuple[str, ...]
+) -> tuple[dict[str, Any], tuple[np.ndarray, ...]]:
+    inputs = make_inputs(size, seed)
+    return {k: v for k, v in inputs.items() if k not in keys}, tuple(inputs[k] for k in keys)
+
+
+def _rest(split: tuple[dict[str, Any], tuple[np.ndarray, ...]]) -> dict[str, Any]:
+    return split[0]
+
+
+def _stream(split: tuple[dict[str, Any], tuple[np.ndarray, ...]]) -> tuple[np.ndarray, ...]:
+    return split[1]
+
+
+def _length(columns: tuple[np.ndarray, ...]) -> int:
+    return len(columns[0])
+
+
+def worker_inputs(
+    client: Any,
+    make_inputs: Callable[[Any, int], dict[str, Any]],
+    size: Any,
+    seed: int,
+    keys: tuple[str, ...],
+    rows: int,
+) -> tuple[dict[str, Any], list[Any]]:
+    """A workflow's seeded input built by a task on a worker: the inputs not in `keys`
+    (small: a study area, a field, a raster) come back; the stream columns named by `keys`
+    stay on the cluster as futures of `rows`-row partitions, in `keys` order."""
+    split = client.submit(_split, make_inputs, size, seed, keys)
+    stream = client.submit(_stream, split)
+    n_rows = client.submit(_length, stream).result()
+    return client.submit(_rest, split).result(), row_partitions(client, stream, n_rows, rows)
