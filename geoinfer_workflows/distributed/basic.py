@@ -17,14 +17,12 @@ from typing import Any
 import numpy as np
 
 from geoinfer_workflows.distributed.merge import merge_cell_period, tree_reduce
-from geoinfer_workflows.distributed.partition import row_bounds, row_partitions
+from geoinfer_workflows.distributed.partition import row_bounds, worker_inputs
 from geoinfer_workflows.modules import space, temporal
 from geoinfer_workflows.modules.ingest import IngestResult, ingest_columns
 from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, Stage
 from geoinfer_workflows.synthetic import (
     Observations,
-    Size,
-    generate_observations,
     observation_partition,
 )
 from geoinfer_workflows.workflows import basic
@@ -42,6 +40,7 @@ class IngestCounts:
     rejected_count: int
 
 
+_COLUMNS = ("lat", "lon", "t", "value")
 Columns = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]  # lat, lon, t, value
 
 
@@ -61,14 +60,6 @@ def _summary(result: IngestResult) -> tuple[int, int, int, int | None, int | Non
 
 def _cells(result: IngestResult) -> np.ndarray:
     return space.h3_cells(result.table.lat, result.table.lon, basic.H3_RESOLUTION)
-
-
-def _columns(size: Size, seed: int) -> Columns:
-    return _as_columns(generate_observations(size, seed))
-
-
-def _length(columns: Columns) -> int:
-    return len(columns[0])
 
 
 def _huge_columns(index: int, rows: int, seed: int) -> Columns:
@@ -91,9 +82,9 @@ def partitions(
     if size == "huge":
         counts = [hi - lo for lo, hi in row_bounds(huge_rows, rows)]
         return client.map(_huge_columns, range(len(counts)), counts, seed=seed)
-    source = client.submit(_columns, size, seed)
-    n_rows = client.submit(_length, source).result()
-    return row_partitions(client, source, n_rows, rows)
+    return worker_inputs(client, basic.make_inputs, size, seed, ("lat", "lon", "t", "value"), rows)[
+        1
+    ]
 
 
 def ingest(ctx: Context) -> dict[str, Any]:
