@@ -44,7 +44,7 @@ def _summary(result: WorkflowResult) -> dict[str, Any]:
 
 
 def _cmd_run(args: argparse.Namespace) -> int:
-    from geoinfer_workflows.distributed import run_workflow  # dask is imported only here
+    from geoinfer_workflows.distributed import run_workflow  # dask only if engine is dask
 
     workflow = get_workflow(args.name)
     result = run_workflow(
