@@ -30,6 +30,7 @@ MAY_IMPORT = {
     "workflows": (*BASE, "modules", "synthetic", "orchestration", "workflows"),
     "harness": (*BASE, "harness"),
     "store": (*BASE, "modules", "store"),
+    "distributed": (*BASE, "modules", "synthetic", "orchestration", "workflows", "distributed"),
 }
 
 

@@ -54,7 +54,11 @@ def cmd_run(args: argparse.Namespace) -> int:
     from geoinfer_workflows.workflows import get_workflow
 
     workflow = get_workflow(args.name)
-    result = workflow.run(args.size, args.seed)
+    from geoinfer_workflows.distributed import run_workflow  # dask only if engine is dask
+
+    result = run_workflow(
+        args.name, args.size, args.seed, engine=args.engine, scheduler=args.scheduler
+    )
     if args.json:
         payload = {
             "workflow": workflow.name,
@@ -111,6 +115,18 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
     run.add_argument("--size", choices=SIZE_NAMES, default="standard")
     run.add_argument("--seed", type=non_negative_int, default=0, help="data seed (>= 0)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.add_argument(
+        "--engine",
+        choices=("serial", "dask"),
+        default=None,
+        help="serial or dask (default: $GEOINFER_ENGINE, else serial)",
+    )
+    run.add_argument(
+        "--scheduler",
+        default=None,
+        metavar="ADDRESS",
+        help="dask scheduler to connect to (default: $GEOINFER_SCHEDULER, else a LocalCluster)",
+    )
 
 
 def register(subparsers: Any) -> None:

@@ -21,22 +21,10 @@ the child (a lock held by another thread at fork time is never released), so whe
 than one thread is alive ``forkserver`` is used instead (and ``spawn`` where forkserver
 does not exist). Pass `start_method` to force a choice.
 
-The distributed seam: `Executor` is a `typing.Protocol`. A Dask engine needs no change
-here; it is a class with the same three methods, for example::
-
-    class DaskExecutor:
-        kind = "dask"
-        def __init__(self, client): self.workers = len(client.scheduler_info()["workers"])
-        def map(self, fn, items, *, chunk_size=None):
-            chunks = split_chunks(items, chunk_size or default_chunk_size(len(items), ...))
-            futures = client.map(apply_chunk, [fn] * len(chunks), chunks)
-            return [r for part in client.gather(futures) for r in part]
-        def __enter__(self): return self
-        def __exit__(self, *exc): self.close()
-        def close(self): ...
-
-and any code typed against `Executor` accepts it. `split_chunks`, `apply_chunk` and
-`default_chunk_size` are public for exactly that reuse.
+The distributed engine: a whole workflow, not a `map`, runs on Dask (the partitions and
+their merges live in `geoinfer_workflows.distributed`); this module chooses it
+(`resolve_engine`: argument, else GEOINFER_ENGINE / GEOINFER_SCHEDULER, else serial) and
+connects to it (`dask_client`: a LocalCluster, or a running scheduler by address).
 """
 
 from __future__ import annotations
@@ -46,9 +34,10 @@ import multiprocessing
 import os
 import pickle
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Executor as _FuturesExecutor
 from concurrent.futures import ProcessPoolExecutor, ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from types import TracebackType
 from typing import Any, Literal, Protocol, Self, TypeVar, runtime_checkable
 
@@ -56,15 +45,21 @@ from geoinfer_workflows.errors import ParameterError
 from geoinfer_workflows.validation import check_int
 
 __all__ = [
+    "ENGINES",
+    "ENGINE_ENV",
+    "SCHEDULER_ENV",
+    "EngineKind",
     "Executor",
     "ExecutorKind",
     "PoolExecutor",
     "SerialExecutor",
     "apply_chunk",
     "available_cpus",
+    "dask_client",
     "default_chunk_size",
     "make_executor",
     "map_row_blocks",
+    "resolve_engine",
     "split_chunks",
 ]
 
@@ -132,7 +127,17 @@ def _check_chunk_size(chunk_size: int | None) -> None:
         check_int(chunk_size, "chunk_size", 1, note="or None: automatic")
 
 
-class SerialExecutor:
+class _ClosingExecutor(AbstractContextManager["_ClosingExecutor"]):
+    """``with`` support for every engine: leaving the block calls `close` (once, here)."""
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class SerialExecutor(_ClosingExecutor):
     """Runs everything in the calling thread: the zero-overhead baseline engine."""
 
     kind = "serial"
@@ -153,19 +158,8 @@ class SerialExecutor:
     def close(self) -> None:
         self._closed = True
 
-    def __enter__(self) -> Self:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
-
-
-class PoolExecutor:
+class PoolExecutor(_ClosingExecutor):
     """A thread or process pool behind the `Executor` interface.
 
     The pool starts lazily on the first non-empty `map`, so creating an executor that ends
@@ -232,17 +226,6 @@ class PoolExecutor:
             pool, self._pool = self._pool, None
         if pool is not None:
             pool.shutdown(wait=True, cancel_futures=True)
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
 
 
 def _safe_start_method() -> str:
@@ -315,3 +298,82 @@ def map_row_blocks(
         return [fn(blocks[0] if blocks else slice(0, 0))]
     with make_executor(kind, workers) as executor:
         return executor.map(fn, blocks, chunk_size=1)
+
+
+EngineKind = Literal["serial", "dask"]
+ENGINES: tuple[str, ...] = ("serial", "dask")
+ENGINE_ENV = "GEOINFER_ENGINE"
+SCHEDULER_ENV = "GEOINFER_SCHEDULER"
+
+
+def resolve_engine(
+    engine: str | None = None, scheduler: str | None = None
+) -> tuple[EngineKind, str | None]:
+    """The engine and scheduler address a run uses: argument, else environment, else serial.
+
+    A scheduler address means a cluster, so it implies ``dask`` when no engine is named;
+    naming ``serial`` together with an address is a contradiction and an error.
+
+    Examples
+    --------
+    >>> from geoinfer_workflows.orchestration.engines import resolve_engine
+    >>> resolve_engine("dask")
+    ('dask', None)
+    >>> resolve_engine(None, "tcp://127.0.0.1:8786")
+    ('dask', 'tcp://127.0.0.1:8786')
+    """
+    scheduler = scheduler or os.environ.get(SCHEDULER_ENV) or None
+    chosen = engine or os.environ.get(ENGINE_ENV) or ("dask" if scheduler else "serial")
+    if chosen not in ENGINES:
+        raise ParameterError(f"unknown engine {chosen!r}; expected one of {', '.join(ENGINES)}")
+    if chosen == "serial" and scheduler:
+        raise ParameterError(f"a scheduler address ({scheduler}) needs engine 'dask', not 'serial'")
+    return chosen, scheduler  # type: ignore[return-value]
+
+
+@contextmanager
+def dask_client(
+    scheduler: str | None = None,
+    *,
+    workers: int | None = None,
+    memory_limit: str | float = "auto",
+    processes: bool = True,
+) -> Iterator[Any]:
+    """A `distributed.Client`: to the cluster at `scheduler`, or to a LocalCluster it starts.
+
+    The LocalCluster has `workers` single-threaded workers (default: the CPUs available;
+    one thread each, since the partition kernels are numpy and one busy thread per core is
+    what they can use) with `memory_limit` each (dask's "auto": the machine's memory split
+    evenly), in processes unless `processes` is False (threads: cheaper to start, for
+    tests). Both are closed on exit; a cluster given by address is left running.
+
+    Examples
+    --------
+    >>> from geoinfer_workflows.orchestration.engines import dask_client
+    >>> with dask_client(workers=1, processes=False) as client:
+    ...     client.submit(sum, [1, 2, 3]).result()
+    6
+    """
+    try:
+        from distributed import Client, LocalCluster
+    except ImportError as exc:
+        raise ParameterError(
+            "engine 'dask' needs dask.distributed: pip install 'geoinfer-workflows[dask]'"
+        ) from exc
+    if scheduler:
+        with Client(scheduler) as client:
+            yield client
+        return
+    if workers is not None:
+        check_int(workers, "workers", 1, note="or None: every available CPU")
+    with (
+        LocalCluster(
+            n_workers=workers or available_cpus(),
+            threads_per_worker=1,
+            memory_limit=memory_limit,
+            processes=processes,
+            dashboard_address=":0",
+        ) as cluster,
+        Client(cluster) as client,
+    ):
+        yield client

@@ -6,6 +6,7 @@ from geoinfer_workflows.synthetic.farming import FarmData, generate_farm
 from geoinfer_workflows.synthetic.observations import (
     Observations,
     generate_observations,
+    observation_partition,
     observations_of_length,
 )
 from geoinfer_workflows.synthetic.sizes import SIZES, Size, check_size
@@ -22,5 +23,6 @@ __all__ = [
     "generate_disease_cases",
     "generate_farm",
     "generate_observations",
+    "observation_partition",
     "observations_of_length",
 ]
