@@ -1,7 +1,8 @@
 """k-means: greedy k-means++ seeding, Lloyd iterations and the bounded-memory assignment.
 
-Works on any (n, d) feature matrix (local metres for points: see `local_xy_m`). Data are
-centred before the dot-product distance expansion so its cancellation stays negligible.
+Works on any (n, d) feature matrix (local metres for points: see `local_xy_m`). Squared
+distances are summed from coordinate differences up to 4 features and from the dot-product
+expansion beyond; data are centred first so the expansion's cancellation stays negligible.
 """
 
 from __future__ import annotations
