@@ -44,14 +44,57 @@ def test_blocked_kmeans_plusplus_draws_the_same_seeds_as_full_rows() -> None:
     assert len(X) > 2 * _kmeans._BLOCK
 
 
-@pytest.mark.parametrize("k", [3, 8, 40])
-def test_blocked_assignment_is_the_first_nearest_centre(k: int) -> None:
+@pytest.mark.parametrize(("k", "dims"), [(3, 3), (8, 3), (40, 3), (8, 6), (33, 6)])
+def test_blocked_assignment_is_the_first_nearest_centre(k: int, dims: int) -> None:
+    """Direct differences (dims <= 4) and the BLAS expansion (6); 33 centres need 6 index
+    bits in the packed minimum, 8 need 3."""
     rng = np.random.default_rng(k)
-    X = rng.normal(0.0, 100.0, (20_000, 3))
+    X = rng.normal(0.0, 100.0, (20_000, dims))
     C = X[rng.choice(len(X), k, replace=False)]
     C[1] = C[0]  # a duplicated centre: the tie goes to the lower index, as argmin's
     d = ((X[:, None, :] - C[None, :, :]) ** 2).sum(axis=2)
     np.testing.assert_array_equal(space.nearest_center(X, C), d.argmin(axis=1))
+
+
+@pytest.mark.parametrize("dims", [2, 6])
+def test_assignment_distances_are_the_squared_distances(dims: int) -> None:
+    """The packed minimum returns the distance itself (low index bits cleared): points on
+    a centre get exactly 0, the rest agree with the plain computation to ~1e-14."""
+    rng = np.random.default_rng(dims)
+    X = rng.normal(0.0, 50.0, (10_000, dims))
+    C = X[:5].copy()
+    XT = np.ascontiguousarray(X.T)
+    labels, sq = _kmeans._assign(XT, np.einsum("ij,ij->j", XT, XT), C)
+    expected = ((X - C[labels]) ** 2).sum(axis=1)
+    np.testing.assert_array_equal(labels[:5], np.arange(5))
+    assert (sq >= 0.0).all()
+    np.testing.assert_allclose(sq, expected, rtol=1e-9, atol=1e-9)
+    if dims <= _kmeans._DIRECT_MAX_DIMS:
+        np.testing.assert_array_equal(sq[:5], 0.0)
+
+
+def test_blocked_weighted_draws_equal_a_full_cumulative_search() -> None:
+    """k-means++'s draw without the full cumsum: the same index as searchsorted over the
+    running sum, across draw blocks, through runs of zero weight and at both ends."""
+    rng = np.random.default_rng(2)
+    weights = rng.exponential(1.0, 3 * _kmeans._DRAW_BLOCK + 123)
+    weights[_kmeans._DRAW_BLOCK - 50 : 2 * _kmeans._DRAW_BLOCK + 70] = 0.0  # seeds' own rows
+    cumulative = np.cumsum(weights)
+    targets = np.concatenate([[0.0], rng.uniform(size=500) * cumulative[-1]])
+    expected = np.minimum(np.searchsorted(cumulative, targets), len(weights) - 1)
+    got = _kmeans._weighted_draws(weights, targets)
+    np.testing.assert_array_equal(got, expected)
+    assert (weights[got[1:]] > 0.0).all()  # a zero-weight row is never drawn (but at 0)
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2, 3])
+def test_kmeans_plusplus_matches_the_full_row_reference_on_several_seeds(seed: int) -> None:
+    """The blocked draws and distances pick the reference's seeds, draw for draw."""
+    rng = np.random.default_rng(100 + seed)
+    X = np.concatenate([rng.normal(c, 2.0, (9_000, 2)) for c in (0.0, 15.0, 40.0)])
+    got = space.kmeans_plusplus(X, 8, np.random.default_rng(seed))
+    expected = X[reference_plusplus(X - X.mean(axis=0), 8, np.random.default_rng(seed))]
+    np.testing.assert_array_equal(got, expected)
 
 
 def reference_dbscan(xyz: np.ndarray, radius: float, min_samples: int) -> np.ndarray:
