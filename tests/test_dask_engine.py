@@ -74,7 +74,7 @@ def test_partitioned_climate_equals_serial(scheduler: str, size: str) -> None:
     assert serial.output == dask.output  # QC counts, extremes, risk, hotspots: all of it
 
 
-@pytest.mark.parametrize(("size", "rows"), [("seed", 37), ("standard", 3_000)])
+@pytest.mark.parametrize(("size", "rows"), [("seed", 500), ("standard", 50_000)])
 def test_partitioned_farming_equals_serial(scheduler: str, size: str, rows: int) -> None:
     serial = run_workflow("precision_farming", size, seed=2)
     dask = run_workflow("precision_farming", size, seed=2, scheduler=scheduler, partition_rows=rows)
