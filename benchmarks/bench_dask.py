@@ -102,17 +102,22 @@ if common.LARGE:
         track_cpu_seconds.version = "dask-scaling-cpu-1"
         track_cpu_seconds.unit = "seconds"
 
-    class DaskScalingEfficiency:
-        """speed-up(2 workers) / 2 on `large`, from interleaved wall medians of a 1-worker and
-        a 2-worker cluster: 1.0 is linear scaling, 0.5 is no gain at all."""
+    class _PerWorkflow:
+        """One workflow per row, the engine checked in setup; each measurement starts its
+        own clusters."""
 
         timeout = 1800
-        params = (list(PARTITIONED),)
         param_names = ["workflow"]
 
         def setup(self, workflow: str) -> None:
             common.require_workflow(workflow)
             self.engine = _require_engine()
+
+    class DaskScalingEfficiency(_PerWorkflow):
+        """speed-up(2 workers) / 2 on `large`, from interleaved wall medians of a 1-worker and
+        a 2-worker cluster: 1.0 is linear scaling, 0.5 is no gain at all."""
+
+        params = (list(PARTITIONED),)
 
         def track_efficiency(self, workflow: str) -> float:
             run = functools.partial(self.engine.run_workflow, workflow, "large")
@@ -128,18 +133,12 @@ if common.LARGE:
         track_efficiency.version = "dask-scaling-efficiency-1"
         track_efficiency.unit = "speed-up per worker"
 
-    class DaskHuge:
+    class DaskHuge(_PerWorkflow):
         """Peak resident memory of the busiest of 2 process workers over one `huge` run
         (1e7 records and up, drawn per partition), what bounds a cluster's machine size.
         A fresh cluster per sample: the kernel's high-water mark only rises."""
 
-        timeout = 900
         params = (list(HUGE),)
-        param_names = ["workflow"]
-
-        def setup(self, workflow: str) -> None:
-            common.require_workflow(workflow)
-            self.engine = _require_engine()
 
         def track_peak_worker_rss_mib(self, workflow: str) -> float:
             import distributed
