@@ -100,13 +100,16 @@ def test_the_thresholds_come_from_the_policy() -> None:
 
 
 def test_the_decision_reads_the_schedulers_figures() -> None:
-    """A real (idle) worker: under the guide's thresholds it stays alone; with a memory
-    threshold of 0 its resident memory is above it and one more worker is wanted."""
+    """A real idle worker (its memory limit the machine's memory): under the guide's 80% it
+    stays alone; with a memory threshold of 0 its resident memory is above it and one more
+    worker is wanted. CPU is left out (a threshold no figure reaches): a thread worker's
+    CPU figure is this whole process's, busy or not with the test itself."""
     with distributed.LocalCluster(
         n_workers=1, threads_per_worker=1, processes=False, dashboard_address=":0"
     ) as cluster:
-        for policy, expected in [(0.8, 1), (0.0, 2)]:
+        for memory, expected in [(0.8, 1), (0.0, 2)]:
             adaptive = adapt(
-                cluster, ScalingPolicy(maximum=2, memory_fraction=policy, interval_s=3600)
+                cluster,
+                ScalingPolicy(maximum=2, cpu_fraction=1e9, memory_fraction=memory, interval_s=3600),
             )
             assert cluster.sync(adaptive.target) == expected
