@@ -1,6 +1,6 @@
-"""The dask engine: scaling at 1 and 2 workers on `large` (the `large` profile only) and
-dask's own overhead against serial on `standard` (every profile), so nobody turns the
-engine on where it does not pay.
+"""The dask engine: scaling at 1 and 2 workers on `large` and the peak memory per worker
+at `huge` (the `large` profile only), and dask's own overhead against serial on
+`standard` (every profile), so nobody turns the engine on where it does not pay.
 
 Workers are processes (a LocalCluster, one thread each), as on a real cluster: the CPU
 figure sums the workers' own CPU seconds (the client's clock sees none of it) plus the
@@ -17,6 +17,7 @@ from . import common
 from .peers import interleaved_seconds, require_peer
 
 PARTITIONED = ("basic", "climate_analysis", "precision_farming", "disease_surveillance")
+HUGE = ("basic", "climate_analysis")  # distributed.NOT_HUGE says why not the other two
 SCALING_PAIRS = 3
 
 
@@ -101,17 +102,22 @@ if common.LARGE:
         track_cpu_seconds.version = "dask-scaling-cpu-1"
         track_cpu_seconds.unit = "seconds"
 
-    class DaskScalingEfficiency:
-        """speed-up(2 workers) / 2 on `large`, from interleaved wall medians of a 1-worker and
-        a 2-worker cluster: 1.0 is linear scaling, 0.5 is no gain at all."""
+    class _PerWorkflow:
+        """One workflow per row, the engine checked in setup; each measurement starts its
+        own clusters."""
 
         timeout = 1800
-        params = (list(PARTITIONED),)
         param_names = ["workflow"]
 
         def setup(self, workflow: str) -> None:
             common.require_workflow(workflow)
             self.engine = _require_engine()
+
+    class DaskScalingEfficiency(_PerWorkflow):
+        """speed-up(2 workers) / 2 on `large`, from interleaved wall medians of a 1-worker and
+        a 2-worker cluster: 1.0 is linear scaling, 0.5 is no gain at all."""
+
+        params = (list(PARTITIONED),)
 
         def track_efficiency(self, workflow: str) -> float:
             run = functools.partial(self.engine.run_workflow, workflow, "large")
@@ -126,6 +132,25 @@ if common.LARGE:
 
         track_efficiency.version = "dask-scaling-efficiency-1"
         track_efficiency.unit = "speed-up per worker"
+
+    class DaskHuge(_PerWorkflow):
+        """Peak resident memory of the busiest of 2 process workers over one `huge` run
+        (1e7 records and up, drawn per partition), what bounds a cluster's machine size.
+        A fresh cluster per sample: the kernel's high-water mark only rises."""
+
+        params = (list(HUGE),)
+
+        def track_peak_worker_rss_mib(self, workflow: str) -> float:
+            import distributed
+
+            from geoinfer_workflows.distributed.measure import worker_peak_rss_mib
+
+            with _cluster(2) as cluster, distributed.Client(cluster) as client:
+                self.engine.run_workflow(workflow, "huge", scheduler=cluster.scheduler_address)
+                return max(worker_peak_rss_mib(client).values())
+
+        track_peak_worker_rss_mib.version = "dask-huge-peak-rss-1"
+        track_peak_worker_rss_mib.unit = "MiB"
 
 
 class DaskOverhead(_DaskRun):

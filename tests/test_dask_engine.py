@@ -16,13 +16,15 @@ import numpy as np
 import pytest
 
 from geoinfer_workflows.cli import main
-from geoinfer_workflows.distributed import run_workflow
-from geoinfer_workflows.errors import ParameterError
+from geoinfer_workflows.cli.catalog import RUN_SIZE_NAMES
+from geoinfer_workflows.distributed import DASK_SIZES, run_workflow
+from geoinfer_workflows.distributed.climate import networks
+from geoinfer_workflows.errors import ExitCode, ParameterError
 from geoinfer_workflows.modules import space, temporal
 from geoinfer_workflows.modules.ingest import ingest_columns
 from geoinfer_workflows.orchestration.engines import ENGINE_ENV, SCHEDULER_ENV, resolve_engine
 from geoinfer_workflows.synthetic import observation_partition
-from geoinfer_workflows.workflows import basic
+from geoinfer_workflows.workflows import basic, climate_analysis
 
 # Partitions small enough that every size is split into several (basic at seed: 50 rows
 # -> 8; climate: 25 and 250 stations -> 4 and 36).
@@ -74,7 +76,7 @@ def test_partitioned_climate_equals_serial(scheduler: str, size: str) -> None:
     assert serial.output == dask.output  # QC counts, extremes, risk, hotspots: all of it
 
 
-@pytest.mark.parametrize(("size", "rows"), [("seed", 37), ("standard", 3_000)])
+@pytest.mark.parametrize(("size", "rows"), [("seed", 500), ("standard", 50_000)])
 def test_partitioned_farming_equals_serial(scheduler: str, size: str, rows: int) -> None:
     serial = run_workflow("precision_farming", size, seed=2)
     dask = run_workflow("precision_farming", size, seed=2, scheduler=scheduler, partition_rows=rows)
@@ -128,6 +130,7 @@ def test_engine_from_environment(monkeypatch: pytest.MonkeyPatch, scheduler: str
         ({"engine": "serial", "scheduler": "tcp://127.0.0.1:1"}, "needs engine 'dask'"),
         ({"engine": "serial", "size": "huge"}, "use engine 'dask'"),
         ({"engine": "dask", "size": "galactic"}, "unknown size 'galactic'"),
+        ({"name": "disease_surveillance", "size": "huge"}, "not partitioned for disease"),
     ],
 )
 def test_wrong_choices_are_clear_errors(kwargs: dict[str, str], message: str) -> None:
@@ -144,6 +147,18 @@ def test_cli_runs_on_the_cluster(scheduler: str, capsys: pytest.CaptureFixture[s
     serial = json.loads(capsys.readouterr().out)
     assert on_dask["summary"] == serial["summary"]
     assert [s["name"] for s in on_dask["stages"]] == [s["name"] for s in serial["stages"]]
+
+
+def test_cli_huge_is_dask_only(scheduler: str, capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["run", "climate_analysis", "--size", "huge", "--huge-rows", "20000", "--json"]
+    assert main([*argv, "--engine", "serial"]) == ExitCode.INPUT
+    assert "use engine 'dask'" in capsys.readouterr().err
+    assert main([*argv, "--scheduler", scheduler]) == 0
+    on_dask = json.loads(capsys.readouterr().out)
+    assert on_dask["size"] == "huge"
+    summary = on_dask["summary"]
+    assert summary["accepted"] + summary["rejected"] == 50  # two networks of 25 stations
+    assert RUN_SIZE_NAMES == DASK_SIZES
 
 
 def test_huge_is_drawn_per_partition_and_aggregated_exactly(scheduler: str) -> None:
@@ -164,3 +179,27 @@ def test_huge_is_drawn_per_partition_and_aggregated_exactly(scheduler: str) -> N
     np.testing.assert_array_equal(expected.cells, merged.cells)
     np.testing.assert_array_equal(expected.counts, merged.counts)
     np.testing.assert_allclose(expected.sums, merged.sums, rtol=1e-12, atol=0)
+
+
+def test_huge_climate_is_drawn_per_network_and_equals_serial_on_them(scheduler: str) -> None:
+    """`huge` climate at a test's length: station networks drawn and ingested on the workers;
+    the serial pipeline on the same networks stacked here gives the same report."""
+    total = 40_000  # three networks of the seed shape (25 stations x 720 hours)
+    dask = run_workflow(
+        "climate_analysis",
+        "huge",
+        seed=4,
+        scheduler=scheduler,
+        partition_rows=PARTITION_STATIONS,
+        huge_rows=total,
+    )
+    drawn = [
+        climate_analysis.make_inputs(shape, seed) for shape, seed in networks("huge", 4, total)
+    ]
+    columns = ("station_lat", "station_lon", "elevation_m", "temperature")
+    stacked = {c: np.concatenate([d[c] for d in drawn]) for c in columns}
+    serial = climate_analysis.PIPELINE.run({**stacked, "t0": drawn[0]["t0"]})
+    assert len(drawn) == 3 and stacked["temperature"].size >= total
+    assert len(dask.context["partitions"]) > len(drawn)
+    np.testing.assert_array_equal(serial.context["daily"], dask.context["daily"])
+    assert serial.output == dask.output

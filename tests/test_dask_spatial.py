@@ -78,7 +78,7 @@ def test_partitioned_gi_star_equals_serial(
     assert np.isnan(dask[0]).all()
 
 
-@pytest.mark.parametrize(("size", "rows"), [("seed", 40), ("standard", 7_000)])
+@pytest.mark.parametrize(("size", "rows"), [("seed", 400), ("standard", 50_000)])
 def test_partitioned_iot_aggregation_equals_one_aggregator(
     client: distributed.Client, size: str, rows: int
 ) -> None:

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-__all__ = ["CATALOG", "SIZE_NAMES", "STRESS_SCENARIOS", "WorkflowEntry"]
+__all__ = ["CATALOG", "RUN_SIZE_NAMES", "SIZE_NAMES", "STRESS_SCENARIOS", "WorkflowEntry"]
 
 
 class WorkflowEntry(NamedTuple):
@@ -38,6 +38,9 @@ CATALOG: dict[str, WorkflowEntry] = {
 
 # geoinfer_workflows.synthetic.SIZES, without importing the generators (scipy).
 SIZE_NAMES: tuple[str, ...] = ("seed", "standard", "large")
+# geoinfer_workflows.distributed.DASK_SIZES, what `run` takes: `huge` is drawn per partition
+# on the dask engine only (the serial engine refuses it with the reason).
+RUN_SIZE_NAMES: tuple[str, ...] = (*SIZE_NAMES, "huge")
 
 # geoinfer_workflows.harness.stress.SCENARIOS, without importing the harness (numpy).
 STRESS_SCENARIOS: tuple[str, ...] = (

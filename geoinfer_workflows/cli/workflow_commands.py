@@ -13,8 +13,8 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from geoinfer_workflows.cli.arguments import add_command, non_negative_int
-from geoinfer_workflows.cli.catalog import CATALOG, SIZE_NAMES
+from geoinfer_workflows.cli.arguments import add_command, non_negative_int, positive_int
+from geoinfer_workflows.cli.catalog import CATALOG, RUN_SIZE_NAMES
 from geoinfer_workflows.errors import ExitCode
 
 if TYPE_CHECKING:
@@ -57,7 +57,12 @@ def cmd_run(args: argparse.Namespace) -> int:
     from geoinfer_workflows.distributed import run_workflow  # dask only if engine is dask
 
     result = run_workflow(
-        args.name, args.size, args.seed, engine=args.engine, scheduler=args.scheduler
+        args.name,
+        args.size,
+        args.seed,
+        engine=args.engine,
+        scheduler=args.scheduler,
+        huge_rows=args.huge_rows,
     )
     if args.json:
         payload = {
@@ -112,7 +117,7 @@ def cmd_ingest(args: argparse.Namespace) -> int:
 def add_run_arguments(run: argparse.ArgumentParser) -> None:
     """The arguments of ``run``: one block, so engine or scheduler options join here."""
     run.add_argument("name", choices=list(CATALOG))
-    run.add_argument("--size", choices=SIZE_NAMES, default="standard")
+    run.add_argument("--size", choices=RUN_SIZE_NAMES, default="standard")
     run.add_argument("--seed", type=non_negative_int, default=0, help="data seed (>= 0)")
     run.add_argument("--json", action="store_true", help="print one JSON object")
     run.add_argument(
@@ -126,6 +131,13 @@ def add_run_arguments(run: argparse.ArgumentParser) -> None:
         default=None,
         metavar="ADDRESS",
         help="dask scheduler to connect to (default: $GEOINFER_SCHEDULER, else a LocalCluster)",
+    )
+    run.add_argument(
+        "--huge-rows",
+        type=positive_int,
+        default=None,
+        metavar="N",
+        help="records of --size huge (default 1e7; 1e8 wants a cluster)",
     )
 
 

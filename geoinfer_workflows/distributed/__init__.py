@@ -9,7 +9,9 @@ Every workflow is partitioned: ``basic`` (ingest, H3 binning and cell-day aggreg
 per row partition, exact merges), ``climate_analysis`` (QC, daily means and trends per
 station partition), ``precision_farming`` (ingest, IoT aggregation and the drying
 readings per stream partition) and ``disease_surveillance`` (ingest, binning and counts
-per case partition, Gi* with a halo exchange; DBSCAN serial, see `disease`). Also
+per case partition, Gi* with a halo exchange; DBSCAN serial, see `disease`). ``huge``
+(>= 1e7 records, drawn per partition on the workers) exists for ``basic`` and
+``climate_analysis``; `NOT_HUGE` says why not for the other two. Also
 `kmeans.lloyd_partitioned` (distributed assignment, reduced update) and
 `streams.aggregate_partitioned`, each equal to its serial function.
 """
@@ -31,6 +33,13 @@ PARTITIONED: dict[str, Pipeline] = {
     "disease_surveillance": disease.PIPELINE,
 }
 DASK_SIZES = ("seed", "standard", "large", "huge")
+# Why `huge` is not offered where it is not: the part that would not stay partitioned.
+NOT_HUGE: dict[str, str] = {
+    "precision_farming": "its sensors fill a field, so the raster stages (IDW, NDVI, k-means "
+    "zones) and the per-sensor drying partials grow with the stream and run whole",
+    "disease_surveillance": "DBSCAN of the recent cases (half the stream) runs in one process "
+    "until a partitioned DBSCAN (eps halo + union-find merge) exists",
+}
 
 
 def run_workflow(
@@ -49,8 +58,9 @@ def run_workflow(
 
     `workers` and `processes` shape the LocalCluster started when no scheduler is given;
     `partition_rows` is the rows per partition (one task each; None: the workflow's own).
-    ``huge`` (`huge_rows` readings, default 1e7, drawn partition by partition on the
-    workers; 1e8 wants a cluster, see the README) exists only on ``dask``.
+    ``huge`` (`huge_rows` records, default 1e7, drawn partition by partition on the
+    workers; 1e8 wants a cluster, see the README) exists only on ``dask``, for ``basic``
+    and ``climate_analysis`` (`NOT_HUGE` says why not the others).
 
     Examples
     --------
@@ -62,6 +72,8 @@ def run_workflow(
     get_workflow(name)  # an unknown name fails before a cluster starts
     if size not in DASK_SIZES:
         raise ParameterError(f"unknown size {size!r}; expected one of {', '.join(DASK_SIZES)}")
+    if size == "huge" and name in NOT_HUGE:
+        raise ParameterError(f"size 'huge' is not partitioned for {name}: {NOT_HUGE[name]}")
     if chosen == "serial":
         if size == "huge":
             raise ParameterError("size 'huge' is generated per partition: use engine 'dask'")
@@ -82,4 +94,4 @@ def run_workflow(
         )
 
 
-__all__ = ["DASK_SIZES", "PARTITIONED", "run_workflow"]
+__all__ = ["DASK_SIZES", "NOT_HUGE", "PARTITIONED", "run_workflow"]

@@ -11,6 +11,7 @@ checks found it surplus, moving its data first.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -44,6 +45,45 @@ class ScalingPolicy:
         check_int(self.wait_count, "wait_count", 1)
 
 
+@dataclass(frozen=True)
+class WorkerLoad:
+    """One worker's figures as the scheduler reports them: CPU percent (100 = one core
+    busy), resident memory and its memory limit in bytes (0: no limit)."""
+
+    cpu_percent: float
+    memory_bytes: float
+    memory_limit: float
+
+
+def scale_target(policy: ScalingPolicy, loads: Sequence[WorkerLoad], response_workers: int) -> int:
+    """How many workers the cluster should have: one more than now when the mean CPU is
+    above ``policy.cpu_fraction`` or any worker's memory above ``policy.memory_fraction``
+    of its limit, else `response_workers` (what the queued work needs to finish within
+    ``policy.response_s``: dask's estimate); clamped to the policy's bounds.
+
+    Why the mean CPU but the maximum memory: CPU is a shared budget that new tasks can
+    spread over a new worker, while one worker at its memory limit spills, pauses or is
+    killed whatever the others hold.
+
+    Examples
+    --------
+    >>> from geoinfer_workflows.distributed.adaptive import ScalingPolicy, WorkerLoad, scale_target
+    >>> policy = ScalingPolicy(minimum=1, maximum=4)
+    >>> busy = [WorkerLoad(90.0, 1e8, 1e9), WorkerLoad(60.0, 1e8, 1e9)]  # mean CPU 75%
+    >>> scale_target(policy, busy, response_workers=1)
+    3
+    >>> scale_target(policy, [WorkerLoad(10.0, 1e8, 1e9)] * 2, response_workers=1)
+    1
+    """
+    hot = False
+    if loads:
+        cpu = sum(w.cpu_percent for w in loads) / len(loads) / 100.0
+        memory = max((w.memory_bytes / w.memory_limit for w in loads if w.memory_limit), default=0)
+        hot = cpu > policy.cpu_fraction or memory > policy.memory_fraction
+    wanted = max(response_workers, len(loads) + 1 if hot else 0)
+    return min(policy.maximum, max(policy.minimum, wanted))
+
+
 class ThresholdAdaptive(Adaptive):  # type: ignore[misc]
     """dask's Adaptive whose target also honours the policy's CPU and memory thresholds."""
 
@@ -60,18 +100,12 @@ class ThresholdAdaptive(Adaptive):  # type: ignore[misc]
         self.policy = policy
 
     async def target(self) -> int:
-        base = await super().target()
         workers = (await self.scheduler.identity())["workers"].values()
-        if not workers:
-            return int(base)
-        cpu = sum(w["metrics"]["cpu"] for w in workers) / len(workers) / 100.0
-        memory = (
-            max(w["metrics"]["memory"] / w["memory_limit"] for w in workers if w["memory_limit"])
-            if any(w["memory_limit"] for w in workers)
-            else 0.0
-        )
-        hot = cpu > self.policy.cpu_fraction or memory > self.policy.memory_fraction
-        return int(max(base, len(workers) + 1 if hot else 0))
+        loads = [
+            WorkerLoad(w["metrics"]["cpu"], w["metrics"]["memory"], w["memory_limit"] or 0)
+            for w in workers
+        ]
+        return scale_target(self.policy, loads, int(await super().target()))
 
 
 def adapt(cluster: Any, policy: ScalingPolicy) -> Any:

@@ -7,6 +7,12 @@ Why the middle stays central: the anomaly baseline is a median across all statio
 day, a global order statistic with no exact partial merge; on the daily matrix it is
 cheap. QC counts merge by addition (exact); daily means and trends are per-station rows,
 so each partition computes exactly the rows the serial path computes.
+
+``huge`` (`huge_rows` hourly values, default 1e7): station networks of a named shape (the
+largest whose values fit in `huge_rows`; `large`, 500 stations x a year, at 1e7) over
+the same region and year, as many as reach `huge_rows`, each drawn and ingested by its own
+task from the seed ``(seed, network)``, so no process ever holds the whole matrix: a
+worker holds its networks' hourly rows, the client the stations and the daily matrix.
 """
 
 from __future__ import annotations
@@ -16,14 +22,18 @@ from typing import Any
 
 import numpy as np
 
+from geoinfer_workflows.distributed.farming import IngestCounts
 from geoinfer_workflows.distributed.partition import row_bounds, row_partitions
 from geoinfer_workflows.modules import climate
 from geoinfer_workflows.modules.temporal import TrendResult
 from geoinfer_workflows.orchestration.pipeline import Context, Pipeline, Stage
-from geoinfer_workflows.synthetic import Size
+from geoinfer_workflows.synthetic import SIZES, Size
+from geoinfer_workflows.synthetic.climate import SHAPE
 from geoinfer_workflows.workflows import climate_analysis as serial
 
 PARTITION_STATIONS = 64  # ~64 x 8760 hourly values = 4.5 MB per partition at a year
+HUGE_VALUES = 10_000_000
+_STATION_COLUMNS = ("station_lat", "station_lon", "elevation_m")
 
 
 @dataclass(frozen=True)
@@ -64,15 +74,59 @@ def _values(prepared: tuple[Context, tuple[np.ndarray]]) -> tuple[np.ndarray]:
     return prepared[1]
 
 
+def networks(size: str, seed: int, huge_rows: int = HUGE_VALUES) -> list[tuple[Size, int]]:
+    """The ``(shape, seed)`` of each station network a run draws: the named size itself,
+    or at ``huge`` as many networks of the largest shape within `huge_rows` values as
+    reach `huge_rows`, each with its own seed drawn from ``(seed, network)``.
+
+    Examples
+    --------
+    >>> from geoinfer_workflows.distributed.climate import networks
+    >>> networks("standard", 3)
+    [('standard', 3)]
+    >>> [shape for shape, _ in networks("huge", 3)]
+    ['large', 'large', 'large']
+    """
+    if size != "huge":
+        return [(size, seed)]  # type: ignore[list-item]
+    fitting = [s for s in SIZES if SHAPE[s][0] * SHAPE[s][1] <= huge_rows] or [SIZES[0]]
+    shape = max(fitting, key=lambda s: SHAPE[s][0] * SHAPE[s][1])
+    count = -(-huge_rows // (SHAPE[shape][0] * SHAPE[shape][1]))
+    states = np.random.SeedSequence(seed).spawn(count)
+    return [(shape, int(state.generate_state(1)[0])) for state in states]
+
+
+def _merge_metadata(parts: list[Context]) -> Context:
+    """The networks' station metadata end to end; the accepted stations renumbered."""
+    offsets = np.cumsum([0] + [len(p["station_lat"]) for p in parts[:-1]])
+    return {
+        **{k: np.concatenate([p[k] for p in parts]) for k in _STATION_COLUMNS},
+        "t0": parts[0]["t0"],
+        "stations": np.concatenate(
+            [p["stations"] + o for p, o in zip(parts, offsets, strict=True)]
+        ),
+        "ingest": IngestCounts(
+            sum(p["ingest"].accepted for p in parts), sum(p["ingest"].rejected_count for p in parts)
+        ),
+    }
+
+
 def ingest(ctx: Context) -> dict[str, Any]:
-    """Generate and ingest on a worker; the hourly rows split by station partition."""
+    """Generate and ingest each network on a worker; its hourly rows split by station
+    partition where they were drawn."""
     client = ctx["client"]
-    prepared = client.submit(_prepare, ctx["size"], ctx["seed"])
-    metadata = client.submit(_metadata, prepared).result()
-    values = client.submit(_values, prepared)
     rows = ctx["partition_rows"] or PARTITION_STATIONS
-    n_rows = len(metadata["stations"])
-    return {**metadata, "partitions": row_partitions(client, values, n_rows, rows)}
+    drawn = networks(ctx["size"], ctx["seed"], ctx.get("huge_rows") or HUGE_VALUES)
+    prepared = [client.submit(_prepare, shape, seed) for shape, seed in drawn]
+    metadata = client.gather(client.map(_metadata, prepared))
+    partitions = [
+        part
+        for network, meta in zip(prepared, metadata, strict=True)
+        for part in row_partitions(
+            client, client.submit(_values, network), len(meta["stations"]), rows
+        )
+    ]
+    return {**_merge_metadata(metadata), "partitions": partitions}
 
 
 def qc_daily(ctx: Context) -> dict[str, Any]:
