@@ -3,6 +3,7 @@ each of its failed rows is rejected with (a kind from `REJECTION_KINDS` and its 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,9 +67,9 @@ class _Field:
             cell = self.cells[i] if self.cells is not None else self.values[i]
             return f"unparseable {name}", f"unparseable {name} {_quote(cell)}"
         v = float(self.values[i])
-        if np.isnan(v):
+        if math.isnan(v):  # math, not numpy: a Python float, per rejected row
             return f"{name} not finite", f"{name} is NaN"
-        if np.isinf(v):
+        if math.isinf(v):
             return f"{name} not finite", f"{name} is {'inf' if v > 0 else '-inf'}"
         return _range_reason(name, v)
 
