@@ -47,7 +47,7 @@ Layout, one topic a module, each importing only those above it:
 Engines: a CSV block with no quote character, NUL, lone CR or over-long field is split by
 pyarrow in C, anything else by the csv module; both give the same verdicts, reasons and
 row numbers (tests/test_ingest_engine.py). A CSV path (`ingest_csv(path)`, `ingest(path)`,
-`geoinfer-workflows ingest FILE`) is streamed in 1 MiB blocks, so its text is never in
+`geoinfer-workflows ingest FILE`) is streamed in 4 MiB blocks, so its text is never in
 memory whole (unless the csv module must read it).
 """
 

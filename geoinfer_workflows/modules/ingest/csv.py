@@ -41,8 +41,9 @@ from geoinfer_workflows.modules.ingest.rules import CANONICAL, _resolve_names
 
 _CSV_BATCH_ROWS = 65_536  # records parsed per batch: bounds the Python objects alive at once
 # Characters (bytes, for a file) per pyarrow block: bounds the text in memory at once, and
-# is large enough that the per-block work in Python is a few percent of the parsing.
-_BLOCK_CHARS = 1 << 20
+# is large enough that the per-block work in Python is a few percent of the parsing
+# (4 MiB: 16% less CPU than 1 MiB at 1e6 rows, traced peak 88 MiB instead of 80).
+_BLOCK_CHARS = 1 << 22
 _CSV_DIALECT = {"skipinitialspace": True, "strict": True}
 
 
@@ -223,16 +224,10 @@ def _text_blocks(content: str, size: int) -> Iterator[bytes]:
 
 
 def _file_blocks(fh: IO[bytes], size: int) -> Iterator[bytes]:
-    """Blocks of about `size` bytes of a binary file, each ending at a line end."""
-    carry = b""
+    """Blocks of about `size` bytes of a binary file, each ending at a line end (or at the
+    end of the file): `size` bytes and the rest of their last line, one copy a block."""
     while chunk := fh.read(size):
-        chunk = carry + chunk
-        end = chunk.rfind(b"\n") + 1
-        carry = chunk[end:]
-        if end:
-            yield chunk[:end]
-    if carry:
-        yield carry
+        yield chunk + fh.readline()
 
 
 def _csv_from_text(content: str, *, hint: str = "", block: int = _BLOCK_CHARS) -> IngestResult:
