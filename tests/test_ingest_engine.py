@@ -242,3 +242,34 @@ def test_typed_read_of_properties_agrees_with_json(props: list[dict]) -> None:
         text = text.replace('"value": 2', '"value": 1, "value": 2')
     want = _summary(geojson._geojson_from_doc(json.loads(text)))
     _same(_summary(ingest_geojson(text)), want)
+
+
+_VALID_ISO = "2024-02-29T23:59:59Z"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 19), st.sampled_from("0123456789-:TtZz +.,\u00e9\t")),
+        max_size=3,
+    ),
+    st.lists(st.text(alphabet="0123456789-:TtZz+., ", min_size=17, max_size=20), max_size=5),
+)
+def test_twenty_character_timestamps_get_the_general_parsers_verdict(edits, others) -> None:
+    """The CSV engine's fixed-form shortcut (`_fixed_is_final`: a plain 20-character cell
+    the fixed form refuses is invalid) agrees with the general ISO parser cell by cell."""
+    from geoinfer_workflows.modules.ingest.arrow import _iso_seconds
+    from geoinfer_workflows.modules.ingest.timestamps import _CodePoints, _parse_iso
+
+    cell = list(_VALID_ISO)
+    for at, char in edits:
+        cell[at] = char
+    cells = ["".join(cell), _VALID_ISO, *others]
+    raw = [c.encode() for c in cells]
+    width = max(map(len, raw))
+    by_row = np.array([list(r.ljust(width, b"\0")) for r in raw], dtype=np.uint8)
+    seconds, plain = _iso_seconds(by_row)
+    general = _parse_iso(_CodePoints.of_unicode(np.array(cells, dtype=str)))
+    want_plain = [c.isascii() and c == c.strip("".join(map(chr, range(1, 33)))) for c in cells]
+    assert plain.tolist() == want_plain
+    np.testing.assert_array_equal(seconds[plain], general[plain])
