@@ -181,8 +181,8 @@ def _csv_module_result(content: str, *, hint: str) -> IngestResult:
 
 
 def _result(batches: list[_CsvBatch]) -> IngestResult:
-    """Join and validate the batches, which are emptied from the list once joined, so
-    their arrays are freed before validation makes its own (a lower peak)."""
+    """Join and validate the batches: their fields are joined without a copy
+    (`batches._JoinedField`), so the values are written once more, into the table."""
     n, fields, structural = _concat_batches(batches)
     extras = _text_extras(batches)
     batches.clear()

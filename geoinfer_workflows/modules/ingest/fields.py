@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -47,6 +47,11 @@ class _Field:
     def ok(self) -> np.ndarray:
         return (self.values >= self.lo) & (self.values <= self.hi)
 
+    def take(self, rows: np.ndarray | None) -> np.ndarray:
+        """The values of `rows` (every row when None) in a new array."""
+        # take, not a boolean mask: ~10x faster when the rejected rows are scattered
+        return self.values.copy() if rows is None else self.values.take(rows)
+
     def with_bad_cells(self) -> _Field:
         """This field keeping only its unparseable cells, keyed by row index.
 
@@ -72,6 +77,17 @@ class _Field:
         if math.isinf(v):
             return f"{name} not finite", f"{name} is {'inf' if v > 0 else '-inf'}"
         return _range_reason(name, v)
+
+
+class _Checked(Protocol):
+    """What validation (`result._assemble`) reads of a field: a `_Field`, or one joined
+    from consecutive batches (`batches._JoinedField`)."""
+
+    def ok(self) -> np.ndarray: ...
+
+    def take(self, rows: np.ndarray | None) -> np.ndarray: ...
+
+    def explain(self, i: int) -> tuple[str, str]: ...
 
 
 def _quote(cell: Any) -> str:
