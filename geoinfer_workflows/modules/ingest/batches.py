@@ -60,9 +60,16 @@ class _JoinedField:
             np.take(part.values, rows[a:b] - first, out=out[a:b], mode="clip")
         return out
 
-    def explain(self, i: int) -> tuple[str, str]:
-        k = int(np.searchsorted(self.offsets, i, side="right")) - 1
-        return self.parts[k].explain(i - int(self.offsets[k]))
+    def explain(self, rows: np.ndarray) -> list[tuple[str, str]]:
+        """(kind, reason) of each of `rows` (sorted), which failed `ok`."""
+        bounds = np.searchsorted(rows, self.offsets).tolist()
+        reasons = []
+        for part, first, a, b in zip(
+            self.parts, self.offsets.tolist(), bounds, bounds[1:], strict=False
+        ):
+            if b > a:
+                reasons += part.explain(rows[a:b] - first)
+        return reasons
 
 
 def _concat_batches(batches: Sequence[_CsvBatch]) -> tuple[int, list[_Checked], Structural]:

@@ -63,15 +63,31 @@ class _Field:
             self.name, self.values, self.lo, self.hi, self.missing, self.unparseable, cells
         )
 
-    def explain(self, i: int) -> tuple[str, str]:
-        """(kind, reason) for row i, which failed `ok`."""
+    def explain(self, rows: np.ndarray) -> list[tuple[str, str]]:
+        """(kind, reason) of each of `rows` (sorted), which failed `ok`.
+
+        The rows' flags and values are read in one go, so per row only the wording is
+        Python (at 1e6 CSV rows with 1% bad, half the time of the reasons).
+        """
+        n = rows.size
+        missing = [False] * n if self.missing is None else self.missing[rows].tolist()
+        unparseable = [False] * n if self.unparseable is None else self.unparseable[rows].tolist()
+        picked = self.values[rows]
+        # float64 to Python floats in one call; other dtypes as scalars, float() per row below
+        values = picked.tolist() if picked.dtype == np.float64 else list(picked)
+        return [
+            self._reason(*row)
+            for row in zip(rows.tolist(), missing, unparseable, values, strict=True)
+        ]
+
+    def _reason(self, i: int, missing: bool, unparseable: bool, value: Any) -> tuple[str, str]:
         name = self.name
-        if self.missing is not None and self.missing[i]:
+        if missing:
             return f"missing {name}", f"missing {name}"
-        if self.unparseable is not None and self.unparseable[i]:
+        if unparseable:
             cell = self.cells[i] if self.cells is not None else self.values[i]
             return f"unparseable {name}", f"unparseable {name} {_quote(cell)}"
-        v = float(self.values[i])
+        v = float(value)
         if math.isnan(v):  # math, not numpy: a Python float, per rejected row
             return f"{name} not finite", f"{name} is NaN"
         if math.isinf(v):
@@ -87,7 +103,7 @@ class _Checked(Protocol):
 
     def take(self, rows: np.ndarray | None) -> np.ndarray: ...
 
-    def explain(self, i: int) -> tuple[str, str]: ...
+    def explain(self, rows: np.ndarray) -> list[tuple[str, str]]: ...
 
 
 def _quote(cell: Any) -> str:

@@ -71,11 +71,17 @@ def _explain(
 ) -> tuple[Rejection, ...]:
     """One Rejection per bad row: its structural problem, else its first failing field."""
     first = np.argmin(np.stack([ok[bad] for ok in oks]), axis=0) if bad.size else bad
-    rejected = []
-    for i, f in zip(bad.tolist(), first.tolist(), strict=True):
-        kind, reason = structural[i] if i in structural else fields[f].explain(i)
-        rejected.append(Rejection(row=i + 1, reason=reason, kind=kind))
-    return tuple(rejected)
+    rows = bad.tolist()
+    why = [structural.get(i) for i in rows]
+    unexplained = np.array([w is None for w in why], dtype=bool)
+    for f, checked in enumerate(fields):  # each field words its own rows, in one call
+        at = np.flatnonzero(unexplained & (first == f))
+        for k, kind_reason in zip(at.tolist(), checked.explain(bad[at]), strict=True):
+            why[k] = kind_reason
+    return tuple(
+        Rejection(row=i + 1, reason=reason, kind=kind)
+        for i, (kind, reason) in zip(rows, why, strict=True)
+    )
 
 
 def _assemble(
