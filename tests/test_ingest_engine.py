@@ -185,6 +185,22 @@ def test_typed_geojson_read_agrees_with_json(features: list[dict]) -> None:
     _same(_summary(typed), _summary(geojson._geojson_from_doc(json.loads(text))))
 
 
+def test_typed_read_of_coordinates_with_an_altitude_agrees_with_json() -> None:
+    """[lon, lat, altitude] (and ints, -0.0, a huge int): the typed read takes the first two
+    as floats, the json reading the same cells by the strict number rule."""
+    from geoinfer_workflows.modules.ingest import geojson
+
+    props = {"timestamp": "2024-03-01T12:00:00Z", "value": 1}
+    features = [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": c}, "properties": props}
+        for c in ([1.5, 2.5, 100.0], [3, -0.0, 7], [200, 45, 0, 0], [10**20, 1], [-0.0, 91.0])
+    ]
+    text = json.dumps({"type": "FeatureCollection", "features": features})
+    typed = geojson._typed_collection(text)
+    assert typed is not None and typed.accepted == 2 and typed.rejected_count == 3
+    _same(_summary(typed), _summary(geojson._geojson_from_doc(json.loads(text))))
+
+
 @pytest.mark.parametrize(
     "feature",
     [
