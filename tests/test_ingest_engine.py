@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 
 from geoinfer_workflows.modules.ingest import IngestResult, ingest, ingest_csv, ingest_geojson
 from geoinfer_workflows.modules.ingest import csv as csv_module
-from geoinfer_workflows.modules.ingest.arrow import _arrow_batch
+from geoinfer_workflows.modules.ingest.arrow import _arrow_batch, _cast_floats
 from tests.data.build_ingest_dirty import summary as _summary
 
 DATA = Path(__file__).parent / "data"
@@ -89,7 +89,8 @@ def test_the_engine_declines_what_only_the_csv_module_reads_right(text: str) -> 
 _CELLS = st.sampled_from(
     ["1", "-2.5", "", " ", "  7", "x", "4_5", "nan", "inf", "1e400", "91", "-181", "1.", ".5",
      "2024-03-01T12:00:00Z", "2024-03-01", "2024-02-30", " 2024-03-01T12:00:00Z",
-     "2024-03-01T12:00:00+05:30", "1709294400", "1709294400.5", "\u0661", "1e13", "-0"]
+     "2024-03-01T12:00:00+05:30", "1709294400", "1709294400.5", "\u0661", "1e13", "-0",
+     "nan(1)", "inf()"]
 )  # fmt: skip
 _LINES = st.lists(_CELLS, min_size=1, max_size=6).map(",".join) | st.sampled_from(["", "  "])
 
@@ -116,9 +117,10 @@ def _strict(cell: str) -> float | None:
 
 
 @settings(max_examples=300, deadline=None)
-@given(st.lists(st.text(alphabet="0123456789.eE+-_ naifINFty\t\u0661", max_size=6), max_size=40))
+@given(st.lists(st.text(alphabet="0123456789.eE+-_ naifINFty()\t\u0661", max_size=6), max_size=40))
 def test_pyarrow_number_cast_reads_a_subset_of_the_strict_rule(cells: list[str]) -> None:
-    """Every cell pyarrow's cast reads, the strict rule reads to the same float."""
+    """Every cell pyarrow's cast reads, the strict rule reads to the same float, except
+    "nan(...)" forms, which the engine keeps from the cast (`_cast_floats`)."""
     pa = pytest.importorskip("pyarrow")
     for cell in cells:
         try:
@@ -126,8 +128,23 @@ def test_pyarrow_number_cast_reads_a_subset_of_the_strict_rule(cells: list[str])
         except pa.ArrowInvalid:
             continue
         want = _strict(cell)
+        if "(" in cell:
+            assert _cast_floats(pa.array([cell]), castable=b"(" not in cell.encode()) is None
+            continue
         assert want is not None, cell
         assert got == want or (math.isnan(got) and math.isnan(want)), cell
+
+
+@pytest.mark.parametrize("column", ["lat", "timestamp", "value"])
+def test_nan_with_a_payload_is_unparseable_in_both_engines(column: str) -> None:
+    """pyarrow's cast reads "nan(1)" as NaN, the strict rule refuses it: the engine must
+    quote it as unparseable, as the csv module does (it once said "value is NaN")."""
+    cells = {"lat": "1", "lon": "2", "timestamp": "0", "value": "3"} | {column: "nan(1)"}
+    text = "lat,lon,timestamp,value\n" + ",".join(cells.values()) + "\n1,2,0,3\n"
+    old, new = _both_engines(text, 1 << 20)
+    assert new is not None
+    assert [r.reason for r in new.rejected] == [f"unparseable {column} 'nan(1)'"]
+    _same(_summary(new), _summary(old))
 
 
 def test_a_block_of_only_blank_lines_is_no_records() -> None:
@@ -165,6 +182,22 @@ def test_typed_geojson_read_agrees_with_json(features: list[dict]) -> None:
     text = json.dumps({"type": "FeatureCollection", "features": features})
     typed = geojson._typed_collection(text)
     assert typed is not None
+    _same(_summary(typed), _summary(geojson._geojson_from_doc(json.loads(text))))
+
+
+def test_typed_read_of_coordinates_with_an_altitude_agrees_with_json() -> None:
+    """[lon, lat, altitude] (and ints, -0.0, a huge int): the typed read takes the first two
+    as floats, the json reading the same cells by the strict number rule."""
+    from geoinfer_workflows.modules.ingest import geojson
+
+    props = {"timestamp": "2024-03-01T12:00:00Z", "value": 1}
+    features = [
+        {"type": "Feature", "geometry": {"type": "Point", "coordinates": c}, "properties": props}
+        for c in ([1.5, 2.5, 100.0], [3, -0.0, 7], [200, 45, 0, 0], [10**20, 1], [-0.0, 91.0])
+    ]
+    text = json.dumps({"type": "FeatureCollection", "features": features})
+    typed = geojson._typed_collection(text)
+    assert typed is not None and typed.accepted == 2 and typed.rejected_count == 3
     _same(_summary(typed), _summary(geojson._geojson_from_doc(json.loads(text))))
 
 
@@ -225,3 +258,34 @@ def test_typed_read_of_properties_agrees_with_json(props: list[dict]) -> None:
         text = text.replace('"value": 2', '"value": 1, "value": 2')
     want = _summary(geojson._geojson_from_doc(json.loads(text)))
     _same(_summary(ingest_geojson(text)), want)
+
+
+_VALID_ISO = "2024-02-29T23:59:59Z"
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 19), st.sampled_from("0123456789-:TtZz +.,\u00e9\t")),
+        max_size=3,
+    ),
+    st.lists(st.text(alphabet="0123456789-:TtZz+., ", min_size=17, max_size=20), max_size=5),
+)
+def test_twenty_character_timestamps_get_the_general_parsers_verdict(edits, others) -> None:
+    """The CSV engine's fixed-form shortcut (`_fixed_is_final`: a plain 20-character cell
+    the fixed form refuses is invalid) agrees with the general ISO parser cell by cell."""
+    from geoinfer_workflows.modules.ingest.arrow import _iso_seconds
+    from geoinfer_workflows.modules.ingest.timestamps import _CodePoints, _parse_iso
+
+    cell = list(_VALID_ISO)
+    for at, char in edits:
+        cell[at] = char
+    cells = ["".join(cell), _VALID_ISO, *others]
+    raw = [c.encode() for c in cells]
+    width = max(map(len, raw))
+    by_row = np.array([list(r.ljust(width, b"\0")) for r in raw], dtype=np.uint8)
+    seconds, plain = _iso_seconds(by_row)
+    general = _parse_iso(_CodePoints.of_unicode(np.array(cells, dtype=str)))
+    want_plain = [c.isascii() and c == c.strip("".join(map(chr, range(1, 33)))) for c in cells]
+    assert plain.tolist() == want_plain
+    np.testing.assert_array_equal(seconds[plain], general[plain])

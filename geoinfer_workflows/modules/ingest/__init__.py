@@ -47,8 +47,8 @@ Layout, one topic a module, each importing only those above it:
 Engines: a CSV block with no quote character, NUL, lone CR or over-long field is split by
 pyarrow in C, anything else by the csv module; both give the same verdicts, reasons and
 row numbers (tests/test_ingest_engine.py). A CSV path (`ingest_csv(path)`, `ingest(path)`,
-`geoinfer-workflows ingest FILE`) is streamed in 1 MiB blocks, so its text is never in
-memory whole (unless the csv module must read it).
+`geoinfer-workflows ingest FILE`) is streamed in 1 MiB blocks (4 MiB after the first 8),
+so its text is never in memory whole (unless the csv module must read it).
 """
 
 from __future__ import annotations

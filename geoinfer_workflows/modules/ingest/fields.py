@@ -3,9 +3,10 @@ each of its failed rows is rejected with (a kind from `REJECTION_KINDS` and its 
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 import numpy as np
 
@@ -46,6 +47,11 @@ class _Field:
     def ok(self) -> np.ndarray:
         return (self.values >= self.lo) & (self.values <= self.hi)
 
+    def take(self, rows: np.ndarray | None) -> np.ndarray:
+        """The values of `rows` (every row when None) in a new array."""
+        # take, not a boolean mask: ~10x faster when the rejected rows are scattered
+        return self.values.copy() if rows is None else self.values.take(rows)
+
     def with_bad_cells(self) -> _Field:
         """This field keeping only its unparseable cells, keyed by row index.
 
@@ -57,20 +63,47 @@ class _Field:
             self.name, self.values, self.lo, self.hi, self.missing, self.unparseable, cells
         )
 
-    def explain(self, i: int) -> tuple[str, str]:
-        """(kind, reason) for row i, which failed `ok`."""
+    def explain(self, rows: np.ndarray) -> list[tuple[str, str]]:
+        """(kind, reason) of each of `rows` (sorted), which failed `ok`.
+
+        The rows' flags and values are read in one go, so per row only the wording is
+        Python (at 1e6 CSV rows with 1% bad, half the time of the reasons).
+        """
+        n = rows.size
+        missing = [False] * n if self.missing is None else self.missing[rows].tolist()
+        unparseable = [False] * n if self.unparseable is None else self.unparseable[rows].tolist()
+        picked = self.values[rows]
+        # float64 to Python floats in one call; other dtypes as scalars, float() per row below
+        values = picked.tolist() if picked.dtype == np.float64 else list(picked)
+        return [
+            self._reason(*row)
+            for row in zip(rows.tolist(), missing, unparseable, values, strict=True)
+        ]
+
+    def _reason(self, i: int, missing: bool, unparseable: bool, value: Any) -> tuple[str, str]:
         name = self.name
-        if self.missing is not None and self.missing[i]:
+        if missing:
             return f"missing {name}", f"missing {name}"
-        if self.unparseable is not None and self.unparseable[i]:
+        if unparseable:
             cell = self.cells[i] if self.cells is not None else self.values[i]
             return f"unparseable {name}", f"unparseable {name} {_quote(cell)}"
-        v = float(self.values[i])
-        if np.isnan(v):
+        v = float(value)
+        if math.isnan(v):  # math, not numpy: a Python float, per rejected row
             return f"{name} not finite", f"{name} is NaN"
-        if np.isinf(v):
+        if math.isinf(v):
             return f"{name} not finite", f"{name} is {'inf' if v > 0 else '-inf'}"
         return _range_reason(name, v)
+
+
+class _Checked(Protocol):
+    """What validation (`result._assemble`) reads of a field: a `_Field`, or one joined
+    from consecutive batches (`batches._JoinedField`)."""
+
+    def ok(self) -> np.ndarray: ...
+
+    def take(self, rows: np.ndarray | None) -> np.ndarray: ...
+
+    def explain(self, rows: np.ndarray) -> list[tuple[str, str]]: ...
 
 
 def _quote(cell: Any) -> str:

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from geoinfer_workflows.modules.ingest.fields import _Field
+from geoinfer_workflows.modules.ingest.fields import _Checked
 from geoinfer_workflows.table import PointTable
 
 
@@ -67,20 +67,26 @@ Structural = dict[int, tuple[str, str]]  # row index -> (kind, reason), checked 
 
 
 def _explain(
-    bad: np.ndarray, fields: Sequence[_Field], oks: Sequence[np.ndarray], structural: Structural
+    bad: np.ndarray, fields: Sequence[_Checked], oks: Sequence[np.ndarray], structural: Structural
 ) -> tuple[Rejection, ...]:
     """One Rejection per bad row: its structural problem, else its first failing field."""
     first = np.argmin(np.stack([ok[bad] for ok in oks]), axis=0) if bad.size else bad
-    rejected = []
-    for i, f in zip(bad.tolist(), first.tolist(), strict=True):
-        kind, reason = structural[i] if i in structural else fields[f].explain(i)
-        rejected.append(Rejection(row=i + 1, reason=reason, kind=kind))
-    return tuple(rejected)
+    rows = bad.tolist()
+    why = [structural.get(i) for i in rows]
+    unexplained = np.array([w is None for w in why], dtype=bool)
+    for f, checked in enumerate(fields):  # each field words its own rows, in one call
+        at = np.flatnonzero(unexplained & (first == f))
+        for k, kind_reason in zip(at.tolist(), checked.explain(bad[at]), strict=True):
+            why[k] = kind_reason
+    return tuple(
+        Rejection(row=i + 1, reason=reason, kind=kind)
+        for i, (kind, reason) in zip(rows, why, strict=True)
+    )
 
 
 def _assemble(
     n: int,
-    fields: Sequence[_Field],
+    fields: Sequence[_Checked],
     extras: Callable[[np.ndarray | None], dict[str, np.ndarray]],
     structural: Structural | None = None,
 ) -> IngestResult:
@@ -94,16 +100,12 @@ def _assemble(
     keep = None if bad.size == 0 else good
     rows = None if keep is None else np.flatnonzero(keep)
 
-    def pick(values: np.ndarray) -> np.ndarray:
-        # take, not a boolean mask: ~10x faster when the rejected rows are scattered
-        return values.copy() if rows is None else values.take(rows)
-
     lat, lon, t, value = fields
     table = PointTable(
-        lat=pick(lat.values).astype(np.float64, copy=False),
-        lon=pick(lon.values).astype(np.float64, copy=False),
-        t=pick(t.values).astype(np.int64, copy=False),
-        value=pick(value.values).astype(np.float64, copy=False),
+        lat=lat.take(rows).astype(np.float64, copy=False),
+        lon=lon.take(rows).astype(np.float64, copy=False),
+        t=t.take(rows).astype(np.int64, copy=False),
+        value=value.take(rows).astype(np.float64, copy=False),
         extra=extras(keep),
     )
     return IngestResult(table=table, rejected=_explain(bad, fields, oks, structural), rows_read=n)
