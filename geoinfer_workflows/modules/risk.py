@@ -99,8 +99,31 @@ def distance_band_weights(coords: np.ndarray, threshold: float) -> sparse.csr_ma
     pairs = cKDTree(c).query_pairs(r=threshold, output_type="ndarray")
     rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
     cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
-    data = np.ones(rows.size, dtype=np.float64)
-    return sparse.csr_matrix((data, (rows, cols)), shape=(n, n))
+    # Canonical CSR straight from one sort of (row, col) keys: the pairs are distinct, so
+    # this is what COO -> CSR -> sum_duplicates gives, without its three passes.
+    order = np.argsort(rows * n + cols, kind="stable")
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
+    return _canonical_csr(np.ones(rows.size), cols[order], indptr, n)
+
+
+def _canonical_csr(
+    data: np.ndarray, indices: np.ndarray, indptr: np.ndarray, n: int
+) -> sparse.csr_matrix:
+    """An (n x n) CSR matrix from arrays already sorted by row then column, no duplicates.
+
+    Index arrays take scipy's own choice of dtype (int32 while it fits), so the matrix is
+    the one scipy's conversions would build; it is flagged canonical without a re-check.
+    """
+    index_dtype = np.int32 if max(n, indices.size) <= np.iinfo(np.int32).max else np.int64
+    W = sparse.csr_matrix(
+        (data, indices.astype(index_dtype, copy=False), indptr.astype(index_dtype, copy=False)),
+        shape=(n, n),
+        copy=False,
+    )
+    W.has_sorted_indices = True
+    W.has_canonical_format = True
+    return W
 
 
 def check_weights(W: sparse.spmatrix | sparse.sparray | np.ndarray, n: int) -> sparse.csr_matrix:
@@ -179,12 +202,26 @@ def _with_self_weight(W: sparse.csr_matrix) -> sparse.csr_matrix:
     """
     if np.any(W.diagonal() != 0):
         return W
+    n = W.shape[0]
     if np.all(W.data == 1.0):
-        self_w = np.ones(W.shape[0])
+        self_w = np.ones(n)
     else:
         self_w = W.max(axis=1).toarray().ravel()
         self_w[self_w == 0] = 1.0
-    return (W + sparse.diags(self_w, format="csr")).tocsr()
+    # W + diag(self_w), entry by entry as scipy adds them (each row's columns stay
+    # sorted; no stored value is zero): row i's self-weight goes after its columns < i.
+    rows = _row_ids(W)
+    before = np.bincount(rows[W.indices < rows], minlength=n)
+    slot = W.indptr[:-1] + np.arange(n) + before
+    off_diagonal = np.ones(W.nnz + n, dtype=bool)
+    off_diagonal[slot] = False
+    indices = np.empty(W.nnz + n, dtype=W.indices.dtype)
+    indices[off_diagonal] = W.indices
+    indices[slot] = np.arange(n)
+    data = np.empty(W.nnz + n)
+    data[off_diagonal] = W.data
+    data[slot] = self_w
+    return _canonical_csr(data, indices, W.indptr + np.arange(n + 1), n)
 
 
 def _check_values(
