@@ -96,7 +96,8 @@ def distance_band_weights(coords: np.ndarray, threshold: float) -> sparse.csr_ma
     c = _check_coords(coords)
     n = c.shape[0]
     threshold = check_positive_float(threshold, "threshold")
-    pairs = cKDTree(c).query_pairs(r=threshold, output_type="ndarray")
+    # Sliding-midpoint splits: a faster build, the same pairs (their order is sorted away).
+    pairs = cKDTree(c, balanced_tree=False).query_pairs(r=threshold, output_type="ndarray")
     rows = np.concatenate([pairs[:, 0], pairs[:, 1]])
     cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
     # Canonical CSR straight from one sort of (row, col) keys: the pairs are distinct, so
