@@ -102,10 +102,10 @@ def distance_band_weights(coords: np.ndarray, threshold: float) -> sparse.csr_ma
     cols = np.concatenate([pairs[:, 1], pairs[:, 0]])
     # Canonical CSR straight from one sort of (row, col) keys: the pairs are distinct, so
     # this is what COO -> CSR -> sum_duplicates gives, without its three passes.
-    order = np.argsort(rows * n + cols, kind="stable")
+    keys = np.sort(rows * n + cols)
     indptr = np.zeros(n + 1, dtype=np.int64)
     np.cumsum(np.bincount(rows, minlength=n), out=indptr[1:])
-    return _canonical_csr(np.ones(rows.size), cols[order], indptr, n)
+    return _canonical_csr(np.ones(rows.size), keys % n, indptr, n)
 
 
 def _canonical_csr(
@@ -177,7 +177,11 @@ def _isolated(W: sparse.csr_matrix) -> np.ndarray:
 
 def row_standardize(W: sparse.spmatrix | sparse.sparray | np.ndarray) -> sparse.csr_matrix:
     """Scale each row to sum to 1 so a spatial lag is a neighbourhood mean; empty rows stay 0."""
-    W = check_weights(W, np.shape(W)[0])
+    return _row_standardized(check_weights(W, np.shape(W)[0]))
+
+
+def _row_standardized(W: sparse.csr_matrix) -> sparse.csr_matrix:
+    """`row_standardize` for a matrix already through check_weights (or built canonical)."""
     sums = _row_sums(W)
     scale = np.divide(1.0, sums, out=np.zeros_like(sums), where=sums > 0)
     return _with_data(W, W.data * np.repeat(scale, np.diff(W.indptr)))
@@ -325,7 +329,7 @@ def getis_ord_gi_star(
     W = check_weights(W, n)
     isolated = _isolated(W)
     Ws = _with_self_weight(W)
-    Ws = _binary(Ws) if mode == "B" else row_standardize(Ws)
+    Ws = _binary(Ws) if mode == "B" else _row_standardized(Ws)
     lag = Ws @ y
     card = _row_sums(Ws) if y.ndim == 1 else _row_sums(Ws)[:, None]
     total = y.sum(axis=0)
@@ -430,7 +434,7 @@ def local_moran(
     permutations = check_int(permutations, "permutations", 0)
     W = check_weights(W, n)
     isolated = _isolated(W)
-    W = row_standardize(W)
+    W = _row_standardized(W)
     dev = y - y.mean()
     sd = float(np.sqrt(np.mean(dev**2)))
     if sd == 0:
