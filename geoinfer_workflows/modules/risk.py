@@ -141,7 +141,9 @@ def check_weights(W: sparse.spmatrix | sparse.sparray | np.ndarray, n: int) -> s
         W = sparse.csr_matrix(arr)
     if W.shape != (n, n):
         raise ParameterError(f"W has shape {W.shape} but there are {n} values; need ({n}, {n})")
-    out = sparse.csr_matrix(W, dtype=np.float64)
+    # The common case, a float64 csr_matrix, is used as it is (no new object to build).
+    exact = type(W) is sparse.csr_matrix and W.dtype == np.float64
+    out = W if exact else sparse.csr_matrix(W, dtype=np.float64)
     if not np.all(np.isfinite(out.data)) or (out.data.size and out.data.min() < 0):
         raise ParameterError("W must hold finite, non-negative weights")
     if not out.has_canonical_format or not np.all(out.data):

@@ -146,8 +146,13 @@ def _graph_components(pairs: np.ndarray, core: np.ndarray, n: int) -> np.ndarray
     components apart (`_first_appearance` numbers them).
     """
     core_pairs = pairs[core[pairs[:, 0]] & core[pairs[:, 1]]]
+    # CSR by a counting sort of the rows: the graph needs no sorted columns, so none of
+    # COO's conversion and duplicate summing.
+    order = np.argsort(core_pairs[:, 0], kind="stable")
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(core_pairs[:, 0], minlength=n), out=indptr[1:])
     ones = np.ones(len(core_pairs), dtype=np.int8)
-    graph = csr_matrix((ones, (core_pairs[:, 0], core_pairs[:, 1])), shape=(n, n))
+    graph = csr_matrix((ones, core_pairs[order, 1], indptr), shape=(n, n))
     return connected_components(graph, directed=False)[1]
 
 
