@@ -67,3 +67,36 @@ class WorkflowRun(common.WorkflowBenchmark):
     track_traced_peak_mib.version = (
         "2af6435db640e79e0fcfa0b35a0a8e99c37b5eb8f9b7b453aef737defe1ed9dd"
     )
+
+
+# The guide's timing of each reference example at `seed` size (performance-benchmarking-
+# guide.md; the package's Workflow.reference_s), fixed here rather than read from the
+# commit under test, so a ratio means the same thing at every commit of the history.
+GUIDE_SECONDS = {
+    "basic": 0.09,
+    "disease_surveillance": 0.07,
+    "precision_farming": 0.33,
+    "climate_analysis": 0.44,
+}
+
+
+class GuideRatio(common.WorkflowBenchmark):
+    """Each workflow's CPU time as a fraction of the guide's figure for it.
+
+    The same run and median as `WorkflowRun.track_cpu_seconds`, divided by the guide's
+    seconds: 0.05 is 20x faster than the guide, 0.2 is 5x (the aims at `seed` and
+    `standard`). Lower is better, as for every asv row. The closing note of a speed-up
+    cites this row; it is advice to the pull-request gate, never a deciding row.
+    """
+
+    timeout = 600
+
+    def setup(self, workflow: str, size: str) -> None:
+        self.run = WorkflowRun()
+        self.run.setup(workflow, size)
+
+    def track_fraction_of_guide(self, workflow: str, size: str) -> float:
+        return common.median_cpu_seconds(self.run.run_once) / GUIDE_SECONDS[workflow]
+
+    track_fraction_of_guide.unit = "ratio"
+    track_fraction_of_guide.version = "guide-fraction-1"

@@ -89,6 +89,30 @@ def test_distance_band_is_symmetric_bruteforce_and_flags_isolates():
     assert np.array_equal(isolated, ~brute.any(axis=1))
 
 
+@pytest.mark.parametrize("seed", [3, 4, 5])
+def test_weights_are_built_as_scipy_builds_them(seed):
+    """The band weights and Gi*'s self-weighted matrix are assembled directly in CSR;
+    they must be the very matrices scipy's COO conversion and `W + diags` give (same
+    index dtype, order and bits), so every statistic on them is unchanged."""
+    rng = np.random.default_rng(seed)
+    xy = rng.uniform(0, 10, size=(150, 2))
+    W = risk.distance_band_weights(xy, 1.2)
+    d = np.linalg.norm(xy[:, None] - xy[None], axis=2)
+    rows, cols = np.nonzero((d <= 1.2) & ~np.eye(150, dtype=bool))
+    expected = sparse.csr_matrix((np.ones(rows.size), (rows, cols)), shape=(150, 150))
+    weighted = risk.check_weights(W.multiply(rng.uniform(0.5, 2.0, W.shape)).tocsr(), 150)
+    self_weight = np.where(weighted.getnnz(axis=1) > 0, weighted.max(axis=1).toarray().ravel(), 1)
+    for got, want in (
+        (W, expected),
+        (risk._with_self_weight(W), (W + sparse.eye(150, format="csr")).tocsr()),
+        (risk._with_self_weight(weighted), (weighted + sparse.diags(self_weight)).tocsr()),
+    ):
+        assert got.has_canonical_format and want.has_canonical_format
+        for part in ("indptr", "indices", "data"):
+            assert getattr(got, part).dtype == getattr(want, part).dtype, part
+            assert np.array_equal(getattr(got, part), getattr(want, part)), part
+
+
 def test_row_standardize_rows_sum_to_one_isolates_zero_input_untouched():
     W = risk.distance_band_weights(ESDA_POINTS, 12.0)  # point 2 is 14.1 from its nearest
     before = W.toarray().copy()

@@ -63,10 +63,13 @@ def _pair_blocks(xyz: np.ndarray, radius: float) -> Iterator[np.ndarray]:
     """Every pair of rows of `xyz` within `radius`, once, as (m, 2) int32/int64 blocks."""
     n = len(xyz)
     dtype = np.int32 if n <= np.iinfo(np.int32).max else np.int64
-    if n < 2 * _GROUP:  # one group: no leaf order needed, no second tree
-        groups = [np.arange(n, dtype=dtype)]
-    else:
-        groups = np.array_split(cKDTree(xyz).indices.astype(dtype), n // _GROUP)
+    if n < 2 * _GROUP:  # one group: one tree over the points as they are, no box checks
+        # Sliding-midpoint splits build faster and find the same pairs (in another order,
+        # which nothing downstream depends on).
+        tree = cKDTree(xyz, balanced_tree=False)
+        yield tree.query_pairs(radius, output_type="ndarray").astype(dtype)
+        return
+    groups = np.array_split(cKDTree(xyz).indices.astype(dtype), n // _GROUP)
     trees = [cKDTree(xyz[group]) for group in groups]
     lo = np.array([xyz[group].min(axis=0) for group in groups])
     hi = np.array([xyz[group].max(axis=0) for group in groups])
@@ -136,10 +139,28 @@ def _merge(component: np.ndarray, ends: np.ndarray) -> np.ndarray:
     return relabel[component]
 
 
+def _graph_components(pairs: np.ndarray, core: np.ndarray, n: int) -> np.ndarray:
+    """Connected-component id of each point in the core-core graph of `pairs` (m, 2).
+
+    The ids are the graph's own, not representative points: labels only need to tell
+    components apart (`_first_appearance` numbers them).
+    """
+    core_pairs = pairs[core[pairs[:, 0]] & core[pairs[:, 1]]]
+    # CSR by a counting sort of the rows: the graph needs no sorted columns, so none of
+    # COO's conversion and duplicate summing.
+    order = np.argsort(core_pairs[:, 0], kind="stable")
+    indptr = np.zeros(n + 1, dtype=np.int64)
+    np.cumsum(np.bincount(core_pairs[:, 0], minlength=n), out=indptr[1:])
+    ones = np.ones(len(core_pairs), dtype=np.int8)
+    graph = csr_matrix((ones, core_pairs[order, 1], indptr), shape=(n, n))
+    return connected_components(graph, directed=False)[1]
+
+
 def _core_components(
     xyz: np.ndarray, blocks: list[np.ndarray], core: np.ndarray, radius: float
 ) -> np.ndarray:
-    """Component of each core point in the core-core graph (a representative point id).
+    """Component of each core point in the core-core graph (a representative point id,
+    or the graph's component id when one block holds every pair and they are sparse).
 
     Core points start merged by grid cell when pairs are dense
     (`_cell_representatives`); each block's
@@ -148,6 +169,8 @@ def _core_components(
     """
     n = len(xyz)
     dense = sum(len(block) for block in blocks) > _DENSE_PAIRS_PER_POINT * n
+    if len(blocks) == 1 and not dense:  # all pairs at hand and few: one graph, no merging
+        return _graph_components(blocks[0], core, n)
     component = _cell_representatives(xyz, core, radius) if dense else np.arange(n)
     # One gather per block: component ids, -1 for non-core ends; an edge counts when its
     # ends differ and neither is negative (sign bit clear in their OR).
