@@ -64,6 +64,8 @@ def test_asv_check_passes(project):
 
 def test_quick_run_of_the_whole_suite_has_no_failure_and_sane_trackers(project):
     head = git("rev-parse", "HEAD")
+    # ~9 minutes on an idle 2-core box (`asv run --quick --durations all`: a third of it the
+    # stage instruction counts); twice that under load from other work.
     out = asv(
         project,
         "run",
@@ -74,6 +76,7 @@ def test_quick_run_of_the_whole_suite_has_no_failure_and_sane_trackers(project):
         "--machine",
         MACHINE,
         "--show-stderr",
+        timeout=1800,
     )
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-4000:]
     assert "failed" not in out.stdout.lower()
