@@ -80,9 +80,9 @@ def _blocks(n: int) -> range:
     return range(0, n, _BLOCK)
 
 
-def _index_bits(k: int) -> int:
-    """Low mantissa bits that hold a row index below k in `_nearest_keys`."""
-    return max(1, (k - 1).bit_length())
+def _index_mask(k: int) -> int:
+    """The low mantissa bits that hold a row index below k in `_nearest_keys`."""
+    return (1 << max(1, (k - 1).bit_length())) - 1
 
 
 def _nearest_keys(D: np.ndarray, out: np.ndarray) -> None:
@@ -90,14 +90,14 @@ def _nearest_keys(D: np.ndarray, out: np.ndarray) -> None:
     `out` (m,) int64. D is overwritten.
 
     Non-negative doubles order as their int64 bit patterns do, so replacing the low
-    `_index_bits(k)` mantissa bits by the row index turns argmin into one SIMD integer
+    `_index_mask(k)` mantissa bits by the row index turns argmin into one SIMD integer
     minimum down the rows: ~3x faster than argmin, or than a minimum plus one equality
     pass per row. Ties (and distances within 2**bits ulps, ~1e-15 relative for k = 8,
     far below the rounding of the distances themselves) go to the lowest index, as
     argmin's do.
     """
     k = len(D)
-    low = (1 << _index_bits(k)) - 1
+    low = _index_mask(k)
     keys = D.view(np.int64)
     np.bitwise_and(keys, ~low, out=keys)
     np.bitwise_or(keys, np.arange(k, dtype=np.int64)[:, None], out=keys)
@@ -123,7 +123,7 @@ def _assign(XT: np.ndarray, x_sq: np.ndarray, C: np.ndarray) -> tuple[np.ndarray
         D = slab[:, : stop - start]
         _sq_distances(C, XT[:, start:stop], x_sq[start:stop], D)
         _nearest_keys(D, keys[start:stop])
-    low = (1 << _index_bits(k)) - 1
+    low = _index_mask(k)
     labels = (keys & low).astype(np.intp)
     np.bitwise_and(keys, ~low, out=keys)
     return labels, keys.view(np.float64)
