@@ -73,6 +73,11 @@ def _readable(block: bytes) -> bool:
     return True
 
 
+def _one_chunk(column: Any) -> Any:
+    """The array of a chunked column, without a copy when it has a single chunk."""
+    return column.chunk(0) if column.num_chunks == 1 else column.combine_chunks()
+
+
 class _Columns:
     """The well-formed rows of a block (pyarrow string arrays) placed among all its records.
 
@@ -117,8 +122,9 @@ class _Columns:
             keep[list(self.structural)] = False
             self.where = np.flatnonzero(keep)
         trim = b" " in block  # one byte is a fast scan; ", " would be a slow one
-        # binary, then seen as UTF-8 without pyarrow's check: `_readable` checked the block
-        self.columns = [table.column(j).combine_chunks().view(pa.string()) for j in range(width)]
+        # binary, then seen as UTF-8 without pyarrow's check: `_readable` checked the block;
+        # one block is one chunk (block_size above), which combine_chunks would copy
+        self.columns = [_one_chunk(table.column(j)).view(pa.string()) for j in range(width)]
         if trim:
             self.columns = [pc.utf8_ltrim(col, characters=" ") for col in self.columns]
         longest = max((pc.max(pc.binary_length(c)).as_py() or 0 for c in self.columns), default=0)
