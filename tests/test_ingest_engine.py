@@ -289,3 +289,35 @@ def test_twenty_character_timestamps_get_the_general_parsers_verdict(edits, othe
     want_plain = [c.isascii() and c == c.strip("".join(map(chr, range(1, 33)))) for c in cells]
     assert plain.tolist() == want_plain
     np.testing.assert_array_equal(seconds[plain], general[plain])
+
+
+@pytest.mark.parametrize("size", [1, 7, 64])
+def test_file_blocks_reuse_their_buffers_across_calls(size: int, tmp_path: Path) -> None:
+    """The pooled read buffers (`csv._file_blocks`): each block ends at a line end, the
+    blocks are the file in order, and a second file read after the first (its buffers
+    reused, longer lines and a shorter file) gives its own bytes, none of the first's."""
+    first = tmp_path / "first.csv"
+    second = tmp_path / "second.csv"
+    first.write_bytes(b"".join(b"%d,aaaaaaaaaa\n" % i for i in range(200)))
+    second.write_bytes(b"".join(b"%d,%s\n" % (i, b"b" * (i % 23)) for i in range(90)) + b"end")
+    for path in (first, second, first):
+        with path.open("rb") as fh:
+            blocks = [bytes(block) for block in csv_module._file_blocks(fh, size)]
+        assert b"".join(blocks) == path.read_bytes()
+        assert all(block.endswith(b"\n") for block in blocks[:-1])
+        assert all(len(block) >= size for block in blocks[:-1])
+
+
+def test_a_block_still_viewed_is_not_refilled(tmp_path: Path) -> None:
+    """A consumer holding a view of a block when it asks for the next one gets an error,
+    never the next block's bytes under its view."""
+    path = tmp_path / "lines.csv"
+    path.write_bytes(b"".join(b"%d\n" % i for i in range(100)))
+    with path.open("rb") as fh:
+        blocks = csv_module._file_blocks(fh, 16)
+        view = memoryview(next(blocks))
+        seen = bytes(view)
+        with pytest.raises(BufferError):
+            next(blocks)
+        assert bytes(view) == seen
+        view.release()
