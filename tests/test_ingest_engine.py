@@ -321,3 +321,36 @@ def test_a_block_still_viewed_is_not_refilled(tmp_path: Path) -> None:
             next(blocks)
         assert bytes(view) == seen
         view.release()
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_the_fixed_form_reads_what_the_general_parser_reads(seed: int) -> None:
+    """`_parse_iso_fixed` (int32 arithmetic) on 60,000 twenty-byte cells: valid times over
+    years 0..9999 with up to three bytes changed; every cell it reads gets the general
+    parser's seconds, and every cell it refuses the general parser refuses too (no cell
+    is blank-padded or holds a NUL, so the refusal is final: `arrow._fixed_is_final`)."""
+    from geoinfer_workflows.modules.ingest.timestamps import (
+        _CodePoints,
+        _parse_iso,
+        _parse_iso_fixed,
+    )
+
+    rng = np.random.default_rng(seed)
+    n = 60_000
+    seconds = rng.integers(-62_000_000_000, 253_000_000_000, n).astype("datetime64[s]")
+    text = [s.rjust(19, "0") + "Z" for s in np.datetime_as_string(seconds).tolist()]
+    by_row = np.frombuffer("".join(text).encode(), dtype=np.uint8).reshape(n, 20).copy()
+    alphabet = np.frombuffer(b"0123456789-:TtZz+.,/;\xff", dtype=np.uint8)
+    changes = rng.integers(0, 4, n)
+    for k in range(3):
+        at, byte = rng.integers(0, 20, n), alphabet[rng.integers(0, alphabet.size, n)]
+        edit = np.flatnonzero(changes > k)
+        by_row[edit, at[edit]] = byte[edit]
+    by_row[::7, 10] = ord(" ")  # every separator and zone the fixed form takes
+    by_row[::11, 10] = ord("t")
+    by_row[::13, 19] = ord("z")
+    got, read = _parse_iso_fixed(by_row)
+    general = _parse_iso(_CodePoints(np.ascontiguousarray(by_row.T).astype(np.int32)))
+    assert 0.3 < read.mean() < 0.9
+    np.testing.assert_array_equal(got[read], general[read])
+    assert np.isnan(general[~read]).all()

@@ -47,17 +47,22 @@ class _JoinedField:
     def ok(self) -> np.ndarray:
         return np.concatenate([p.ok() for p in self.parts])
 
-    def take(self, rows: np.ndarray | None) -> np.ndarray:
-        """The values of `rows` (sorted; every row when None) in a new array."""
+    def take(self, rows: np.ndarray | None, dtype: type) -> np.ndarray:
+        """The values of `rows` (sorted; every row when None) in a new array of `dtype`,
+        converted part by part (the timestamps: float64 parts, int64 table column), so
+        no whole-length array is made twice."""
         if rows is None:
-            return np.concatenate([p.values for p in self.parts])
-        out = np.empty(rows.size, dtype=np.result_type(*(p.values for p in self.parts)))
+            return np.concatenate([p.values for p in self.parts], dtype=dtype, casting="unsafe")
+        out = np.empty(rows.size, dtype=dtype)
         bounds = np.searchsorted(rows, self.offsets).tolist()
         for part, first, a, b in zip(
             self.parts, self.offsets.tolist(), bounds, bounds[1:], strict=False
         ):
-            # 'clip' never clips (every index is in the part); 'raise' would buffer `out`
-            np.take(part.values, rows[a:b] - first, out=out[a:b], mode="clip")
+            if part.values.dtype == out.dtype:
+                # 'clip' never clips (every index is in the part); 'raise' would buffer `out`
+                np.take(part.values, rows[a:b] - first, out=out[a:b], mode="clip")
+            else:
+                out[a:b] = part.values.take(rows[a:b] - first)
         return out
 
     def explain(self, rows: np.ndarray) -> list[tuple[str, str]]:

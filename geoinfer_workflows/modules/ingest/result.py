@@ -109,10 +109,10 @@ def _assemble(
 
     lat, lon, t, value = fields
     table = PointTable(
-        lat=lat.take(rows).astype(np.float64, copy=False),
-        lon=lon.take(rows).astype(np.float64, copy=False),
-        t=t.take(rows).astype(np.int64, copy=False),
-        value=value.take(rows).astype(np.float64, copy=False),
+        lat=lat.take(rows, np.float64),
+        lon=lon.take(rows, np.float64),
+        t=t.take(rows, np.int64),
+        value=value.take(rows, np.float64),
         extra=extras(keep),
     )
     return IngestResult(table=table, rejected=_explain(bad, fields, oks, structural), rows_read=n)

@@ -171,6 +171,12 @@ _FIXED_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
 _FIXED_MARKS = {4: "-", 7: "-", 10: "Tt ", 13: ":", 16: ":", 19: "Zz"}
 
 
+@cache
+def _month_starts_int32() -> np.ndarray:
+    """`_month_starts` as int32 (epoch days of years 0..10,000 fit: |days| < 2.2e6)."""
+    return _month_starts().astype(np.int32)
+
+
 def _parse_iso_fixed(by_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(epoch seconds, read) of rows of 20 bytes (a (n, 20) uint8 matrix) in the one form
     of most files, YYYY-MM-DDThh:mm:ssZ: a few whole-matrix operations instead of the
@@ -190,7 +196,9 @@ _FIXED_CHUNK = 1 << 16
 
 
 def _fixed_chunk(by_row: np.ndarray) -> np.ndarray:
-    """Epoch seconds (NaN where not read) of one chunk of `_parse_iso_fixed`."""
+    """Epoch seconds (NaN where not read) of one chunk of `_parse_iso_fixed`: what
+    `_utc_seconds` gives, computed in int32 and then float64 (exact: every value is an
+    integer below 2**53), half the memory traffic of int64."""
     digits = by_row[:, _FIXED_DIGITS] - np.uint8(_C["0"])  # wraps below '0': then > 9
     ok = (digits <= 9).all(axis=1)
     for at, marks in _FIXED_MARKS.items():
@@ -199,7 +207,16 @@ def _fixed_chunk(by_row: np.ndarray) -> np.ndarray:
     # two digits make at most 99: uint8 holds the pairs; int32 the fields (years < 10,000)
     pairs = (digits[:, 0::2] * np.uint8(10) + digits[:, 1::2]).T.astype(np.int32)
     century, year, month, day, hour, minute, second = pairs
-    return _utc_seconds(ok & (second <= 59), century * 100 + year, month, day, hour, minute, second)
+    ok &= (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23) & (minute <= 59)
+    ok &= second <= 59
+    starts = _month_starts_int32()
+    months = np.where(ok, (century * 100 + year) * 12 + month - 1, 0)
+    first = starts[months]
+    ok &= day <= starts[months + 1] - first
+    seconds = (first + day - 1).astype(np.float64) * 86_400
+    seconds += hour * 3600 + minute * 60 + second
+    seconds[~ok] = np.nan
+    return seconds
 
 
 def _timestamp_text(cell: Any) -> str:
