@@ -117,10 +117,11 @@ class _Columns:
                 self.structural[number - 1 - blank] = _field_count_problem(width, got)
         self.n = table.num_rows + len(self.structural)
         self.where: np.ndarray | None = None
+        self.keep: np.ndarray | None = None  # `where` as a mask: the faster to spread with
         if self.structural:
-            keep = np.ones(self.n, dtype=bool)
-            keep[list(self.structural)] = False
-            self.where = np.flatnonzero(keep)
+            self.keep = np.ones(self.n, dtype=bool)
+            self.keep[list(self.structural)] = False
+            self.where = np.flatnonzero(self.keep)
         trim = b" " in block  # one byte is a fast scan; ", " would be a slow one
         # binary, then seen as UTF-8 without pyarrow's check: `_readable` checked the block;
         # one block is one chunk (block_size above), which combine_chunks would copy
@@ -134,11 +135,11 @@ class _Columns:
 
     def spread(self, values: np.ndarray, fill: Any) -> np.ndarray:
         """A per-row array of the well-formed rows as one per record, `fill` elsewhere."""
-        if self.where is None:
+        if self.keep is None:
             return values
         out = _pooled(self.n, values.dtype)
         out[list(self.structural)] = fill
-        out[self.where] = values
+        out[self.keep] = values
         return out
 
     def field(
