@@ -3,6 +3,7 @@ batch's columns parsed to arrays, and consecutive batches joined for `result._as
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
@@ -47,22 +48,18 @@ class _JoinedField:
     def ok(self) -> np.ndarray:
         return np.concatenate([p.ok() for p in self.parts])
 
-    def take(self, rows: np.ndarray | None, dtype: type) -> np.ndarray:
-        """The values of `rows` (sorted; every row when None) in a new array of `dtype`,
-        converted part by part (the timestamps: float64 parts, int64 table column), so
-        no whole-length array is made twice."""
-        if rows is None:
+    def take(self, keep: np.ndarray | None, dtype: type) -> np.ndarray:
+        """The values of the rows `keep` marks (every row when None) in a new array of
+        `dtype`, converted part by part (the timestamps: float64 parts, int64 table
+        column), so no whole-length array is made twice and no index array at all."""
+        if keep is None:
             return np.concatenate([p.values for p in self.parts], dtype=dtype, casting="unsafe")
-        out = np.empty(rows.size, dtype=dtype)
-        bounds = np.searchsorted(rows, self.offsets).tolist()
-        for part, first, a, b in zip(
-            self.parts, self.offsets.tolist(), bounds, bounds[1:], strict=False
-        ):
-            if part.values.dtype == out.dtype:
-                # 'clip' never clips (every index is in the part); 'raise' would buffer `out`
-                np.take(part.values, rows[a:b] - first, out=out[a:b], mode="clip")
-            else:
-                out[a:b] = part.values.take(rows[a:b] - first)
+        bounds = self.offsets.tolist()
+        masks = [keep[a:b] for a, b in itertools.pairwise(bounds)]
+        ends = np.cumsum([np.count_nonzero(m) for m in masks]).tolist()
+        out = np.empty(ends[-1], dtype=dtype)
+        for part, mask, a, b in zip(self.parts, masks, [0, *ends], ends, strict=False):
+            out[a:b] = part.values[mask]
         return out
 
     def explain(self, rows: np.ndarray) -> list[tuple[str, str]]:

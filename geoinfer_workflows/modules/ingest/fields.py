@@ -47,12 +47,12 @@ class _Field:
     def ok(self) -> np.ndarray:
         return (self.values >= self.lo) & (self.values <= self.hi)
 
-    def take(self, rows: np.ndarray | None, dtype: type) -> np.ndarray:
-        """The values of `rows` (every row when None) in a new array of `dtype`."""
-        if rows is None:
+    def take(self, keep: np.ndarray | None, dtype: type) -> np.ndarray:
+        """The values of the rows `keep` marks (every row when None) in a new array of
+        `dtype`."""
+        if keep is None:
             return self.values.astype(dtype)
-        # take, not a boolean mask: ~10x faster when the rejected rows are scattered
-        return self.values.take(rows).astype(dtype, copy=False)
+        return self.values[keep].astype(dtype, copy=False)
 
     def with_bad_cells(self) -> _Field:
         """This field keeping only its unparseable cells, keyed by row index.
@@ -107,7 +107,7 @@ class _Checked(Protocol):
 
     def ok(self) -> np.ndarray: ...
 
-    def take(self, rows: np.ndarray | None, dtype: type) -> np.ndarray: ...
+    def take(self, keep: np.ndarray | None, dtype: type) -> np.ndarray: ...
 
     def explain(self, rows: np.ndarray) -> list[tuple[str, str]]: ...
 

@@ -105,14 +105,13 @@ def _assemble(
         good[list(structural)] = False
     bad = np.flatnonzero(~good)
     keep = None if bad.size == 0 else good
-    rows = None if keep is None else np.flatnonzero(keep)
 
     lat, lon, t, value = fields
     table = PointTable(
-        lat=lat.take(rows, np.float64),
-        lon=lon.take(rows, np.float64),
-        t=t.take(rows, np.int64),
-        value=value.take(rows, np.float64),
+        lat=lat.take(keep, np.float64),
+        lon=lon.take(keep, np.float64),
+        t=t.take(keep, np.int64),
+        value=value.take(keep, np.float64),
         extra=extras(keep),
     )
     return IngestResult(table=table, rejected=_explain(bad, fields, oks, structural), rows_read=n)
