@@ -260,17 +260,19 @@ def _iso_seconds(by_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(epoch seconds, plain) of `_iso_rows` cells: what `_parse_iso` gives each cell that
     is plain (ASCII and not padded: byte positions are then code points); the others are
     left to the Python path."""
-    seconds = np.full(by_row.shape[0], np.nan)
-    done = np.zeros(by_row.shape[0], dtype=bool)
     if by_row.shape[1] == 20:
         seconds, done = _parse_iso_fixed(by_row)
         refused = np.flatnonzero(~done)
         done[refused[_fixed_is_final(by_row[refused])]] = True
+    else:
+        seconds = np.full(by_row.shape[0], np.nan)
+        done = np.zeros(by_row.shape[0], dtype=bool)
     left = np.flatnonzero(~done)
-    cp = _CodePoints(np.ascontiguousarray(by_row[left].T).astype(np.int32))
-    seconds[left] = _parse_iso(cp)
     plain = np.ones(by_row.shape[0], dtype=bool)
-    plain[left] = ~(cp.cols >= 128).any(axis=0) & ~cp.padded()
+    if left.size:  # none in the usual column, every cell of the fixed form
+        cp = _CodePoints(np.ascontiguousarray(by_row[left].T).astype(np.int32))
+        seconds[left] = _parse_iso(cp)
+        plain[left] = ~(cp.cols >= 128).any(axis=0) & ~cp.padded()
     return seconds, plain
 
 
