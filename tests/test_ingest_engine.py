@@ -293,9 +293,10 @@ def test_twenty_character_timestamps_get_the_general_parsers_verdict(edits, othe
 
 @pytest.mark.parametrize("size", [1, 7, 64])
 def test_file_blocks_reuse_their_buffers_across_calls(size: int, tmp_path: Path) -> None:
-    """The pooled read buffers (`csv._file_blocks`): each block ends at a line end, the
-    blocks are the file in order, and a second file read after the first (its buffers
-    reused, longer lines and a shorter file) gives its own bytes, none of the first's."""
+    """The pooled read buffers (`csv._file_blocks`): the header line first, each block
+    ends at a line end, the blocks are the file in order, and a second file read after
+    the first (its buffers reused, longer lines and a shorter file) gives its own bytes,
+    none of the first's."""
     first = tmp_path / "first.csv"
     second = tmp_path / "second.csv"
     first.write_bytes(b"".join(b"%d,aaaaaaaaaa\n" % i for i in range(200)))
@@ -304,8 +305,9 @@ def test_file_blocks_reuse_their_buffers_across_calls(size: int, tmp_path: Path)
         with path.open("rb") as fh:
             blocks = [bytes(block) for block in csv_module._file_blocks(fh, size)]
         assert b"".join(blocks) == path.read_bytes()
+        assert blocks[0] == path.read_bytes().split(b"\n")[0] + b"\n"  # the header alone
         assert all(block.endswith(b"\n") for block in blocks[:-1])
-        assert all(len(block) >= size for block in blocks[:-1])
+        assert all(len(block) >= size for block in blocks[1:-1])
 
 
 def test_a_block_still_viewed_is_not_refilled(tmp_path: Path) -> None:
@@ -315,6 +317,7 @@ def test_a_block_still_viewed_is_not_refilled(tmp_path: Path) -> None:
     path.write_bytes(b"".join(b"%d\n" % i for i in range(100)))
     with path.open("rb") as fh:
         blocks = csv_module._file_blocks(fh, 16)
+        assert next(blocks) == b"0\n"  # the header line, a bytes object of its own
         view = memoryview(next(blocks))
         seen = bytes(view)
         with pytest.raises(BufferError):

@@ -236,8 +236,10 @@ def _text_blocks(content: str, size: int) -> Iterator[bytes]:
 
 
 def _file_blocks(fh: IO[bytes], size: int) -> Iterator[bytes | bytearray]:
-    """Blocks of about `size` bytes (see `_block_sizes`) of a binary file, each ending at
-    a line end (or at the end of the file): the bytes and the rest of their last line.
+    """The first line (the header) alone, then blocks of about `size` bytes (see
+    `_block_sizes`) of a binary file, each ending at a line end (or at the end of the
+    file): the bytes and the rest of their last line. The header alone: the caller reads
+    it without cutting (copying) the first block.
 
     Every full block of one size is the same bytearray, refilled in place and kept for
     the next call (`_READ_BUFFERS`); the last, partial block is a copy. The consumer is
@@ -249,6 +251,9 @@ def _file_blocks(fh: IO[bytes], size: int) -> Iterator[bytes | bytearray]:
     """
     buffers = _READ_BUFFERS.pop() if _READ_BUFFERS else {}
     try:
+        header = fh.readline()
+        if header:
+            yield header
         for block_size in _block_sizes(size):
             buf = buffers.setdefault(block_size, bytearray())
             # A resize before any write: BufferError while the last block is still viewed
