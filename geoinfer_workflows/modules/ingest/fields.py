@@ -91,7 +91,10 @@ class _Field:
         # float64 to Python floats in one call; other dtypes as scalars, float() per row below
         values = picked.tolist() if picked.dtype == np.float64 else list(picked)
         for k, i, unparseable, value in zip(
-            own.tolist(), rows[own].tolist(), (case[own] == _UNPARSEABLE).tolist(), values,
+            own.tolist(),
+            rows[own].tolist(),
+            (case[own] == _UNPARSEABLE).tolist(),
+            values,
             strict=True,
         ):
             reasons[k] = self._reason(i, False, unparseable, value)
