@@ -56,7 +56,7 @@ def aggregate(ctx: Context) -> dict[str, Any]:
     it); out-of-range readings mark a faulty probe."""
     table = ctx["table"]
     in_range = (table.value >= MOISTURE_RANGE[0]) & (table.value <= MOISTURE_RANGE[1])
-    sensor = table.extra["sensor_id"].astype(np.int64)
+    sensor = table.extra["sensor_id"].astype(np.int64, copy=False)
     n_sensors = len(ctx["sensor_lat"])
     sid, t, value = sensor[in_range], table.t[in_range], table.value[in_range]
 
