@@ -119,14 +119,12 @@ def zones(ctx: Context) -> dict[str, Any]:
 def irrigation(ctx: Context) -> dict[str, Any]:
     labels = ctx["zones"].ravel()
     valid = labels >= 0
-    pixels = np.bincount(labels[valid], minlength=N_ZONES)
+    zone = labels[valid]
+    pixels = np.bincount(zone, minlength=N_ZONES)
     mean_moisture = (
-        np.bincount(labels[valid], weights=ctx["moisture_grid"].ravel()[valid], minlength=N_ZONES)
-        / pixels
+        np.bincount(zone, weights=ctx["moisture_grid"].ravel()[valid], minlength=N_ZONES) / pixels
     )
-    mean_ndvi = (
-        np.bincount(labels[valid], weights=ctx["ndvi"].ravel()[valid], minlength=N_ZONES) / pixels
-    )
+    mean_ndvi = np.bincount(zone, weights=ctx["ndvi"].ravel()[valid], minlength=N_ZONES) / pixels
     return {
         "zone_pixels": pixels,
         "zone_moisture": mean_moisture,
