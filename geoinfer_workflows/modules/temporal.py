@@ -265,8 +265,8 @@ def linear_trends(y: np.ndarray, x: np.ndarray | None = None) -> TrendResult:
     safe_n = np.maximum(n, 1.0)
     x_mean = np.einsum("...t,t->...", w, xs) / safe_n  # no BLAS: threads contend on 2 cores
     # Deviations formed in place, one buffer per axis: each y-sized temporary of 1e4+
-    # series costs page faults comparable to the arithmetic on it. y_mean sums exactly
-    # the array (and so in the order) it always did; only the counts' order changed.
+    # series costs page faults comparable to the arithmetic on it. y_mean keeps the
+    # per-series sum (not einsum): its rounding depends on the summation order.
     dy = np.where(missing, 0.0, ys)
     y_mean = dy.sum(axis=-1) / safe_n
     np.subtract(ys, y_mean[..., None], out=dy)
