@@ -813,3 +813,33 @@ def test_a_column_of_mostly_bad_cells_keeps_nan_apart_from_garbage():
         elif cell == "nan":
             assert reasons[i + 1] == "value is NaN"
     assert result.table.value.tolist() == [float(i) for i in range(2, 300, 3)]
+
+
+def test_field_reasons_shared_per_case_equal_the_per_row_wording() -> None:
+    """`_Field.explain` words missing, NaN and infinite rows once per case and repeats the
+    wording; each row must still read exactly as `_reason` words it row by row, in
+    `_reason`'s order of precedence (missing, unparseable, then the value)."""
+    from geoinfer_workflows.modules.ingest.fields import _Field
+
+    values = np.array([np.nan, np.inf, -np.inf, 95.0, np.nan, np.nan, -91.5, np.inf])
+    missing = np.array([False, False, False, False, True, False, False, True])
+    unparseable = np.array([False, False, False, False, False, True, False, False])
+    cells = ["nan", "inf", "-inf", "95", "", "abc", "-91.5", ""]
+    field = _Field("lat", values, -90.0, 90.0, missing, unparseable, cells)
+    rows = np.arange(values.size)
+    expected = [
+        field._reason(i, m, u, v)
+        for i, m, u, v in zip(rows.tolist(), missing, unparseable, values.tolist(), strict=True)
+    ]
+    assert field.explain(rows) == expected
+    assert field.explain(rows[[1, 4, 6]]) == [expected[1], expected[4], expected[6]]
+    assert [kind for kind, _ in expected] == [
+        "lat not finite",
+        "lat not finite",
+        "lat not finite",
+        "lat out of range",
+        "missing lat",
+        "unparseable lat",
+        "lat out of range",
+        "missing lat",
+    ]
