@@ -813,3 +813,29 @@ def test_a_column_of_mostly_bad_cells_keeps_nan_apart_from_garbage():
         elif cell == "nan":
             assert reasons[i + 1] == "value is NaN"
     assert result.table.value.tolist() == [float(i) for i in range(2, 300, 3)]
+
+
+def test_field_reasons_by_case_keep_the_wording_and_its_precedence() -> None:
+    """`_Field.explain` sorts rows into cases with masks and words each case once; every
+    row must still read as it always has, with missing before unparseable before the
+    value's own problem (NaN, infinite, out of range)."""
+    from geoinfer_workflows.modules.ingest.fields import _Field
+
+    values = np.array([np.nan, np.inf, -np.inf, 95.0, np.nan, np.nan, -91.5, np.inf])
+    missing = np.array([False, False, False, False, True, False, False, True])
+    unparseable = np.array([False, False, False, False, False, True, False, False])
+    cells = ["nan", "inf", "-inf", "95", "", "abc", "-91.5", ""]
+    field = _Field("lat", values, -90.0, 90.0, missing, unparseable, cells)
+    expected = [
+        ("lat not finite", "lat is NaN"),
+        ("lat not finite", "lat is inf"),
+        ("lat not finite", "lat is -inf"),
+        ("lat out of range", "lat 95 outside [-90, 90]"),
+        ("missing lat", "missing lat"),
+        ("unparseable lat", "unparseable lat 'abc'"),
+        ("lat out of range", "lat -91.5 outside [-90, 90]"),
+        ("missing lat", "missing lat"),
+    ]
+    rows = np.arange(values.size)
+    assert field.explain(rows) == expected
+    assert field.explain(rows[[1, 4, 6]]) == [expected[1], expected[4], expected[6]]

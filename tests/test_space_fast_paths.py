@@ -73,6 +73,26 @@ def test_assignment_distances_are_the_squared_distances(dims: int) -> None:
         np.testing.assert_array_equal(sq[:5], 0.0)
 
 
+@pytest.mark.parametrize("k", [3, 8, 9, 40])
+def test_centre_update_equals_the_bincount_means_bit_for_bit(k: int) -> None:
+    """Sizes by equality counts (k <= 8) or bincount, sums by add.at: the same numbers as
+    bincount's in-order sums, to the last bit; an empty cluster is re-seeded."""
+    rng = np.random.default_rng(k)
+    XT = np.ascontiguousarray(rng.normal(0.0, 10.0, (2, 5_000)))
+    labels = rng.integers(0, k - 1, XT.shape[1])  # cluster k - 1 is empty
+    sq_err = rng.random(XT.shape[1])
+    C = rng.normal(0.0, 10.0, (k, 2))
+    got = _kmeans._update_centres(XT, labels, sq_err, C)
+    relabelled = labels.copy()
+    relabelled[np.argmax(sq_err)] = k - 1  # the worst-fitted point seeds the empty cluster
+    counts = np.bincount(relabelled, minlength=k)
+    sums = np.column_stack([np.bincount(relabelled, weights=row, minlength=k) for row in XT])
+    np.testing.assert_array_equal(got, sums / counts[:, None])
+    np.testing.assert_array_equal(
+        _kmeans._cluster_sizes(labels, k), np.bincount(labels, minlength=k)
+    )
+
+
 def test_blocked_weighted_draws_equal_a_full_cumulative_search() -> None:
     """k-means++'s draw without the full cumsum: the same index as searchsorted over the
     running sum, across draw blocks, through runs of zero weight and at both ends."""

@@ -197,11 +197,15 @@ def management_zones(
     x = np.asarray(features, dtype=np.float64)
     if x.ndim != 2 or x.shape[1] == 0:
         raise ParameterError(f"features must be an (n, d) matrix, got shape {x.shape}")
-    complete = np.isfinite(x).all(axis=1)
-    n_ok = int(complete.sum())
+    # Column by column: a row-wise all() over a few features is a short reduction per row,
+    # ~10x slower than d whole-column passes on a raster's 1e5+ rows.
+    complete = np.isfinite(x[:, 0])
+    for j in range(1, x.shape[1]):
+        complete &= np.isfinite(x[:, j])
+    n_ok = int(np.count_nonzero(complete))
     n_zones = check_int(n_zones, "n_zones", 1, n_ok, note="up to the complete feature rows")
     fit_rows = check_int(fit_rows, "fit_rows", n_zones, note="at least n_zones")
-    rows = x[complete]
+    rows = x if n_ok == len(x) else x[complete]  # only read below: no copy when all complete
     if n_ok > fit_rows:
         sample = np.sort(np.random.default_rng(seed).choice(n_ok, fit_rows, replace=False))
         centers = kmeans(rows[sample], n_zones, seed=seed).centers

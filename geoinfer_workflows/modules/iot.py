@@ -184,9 +184,12 @@ class StreamingAggregator:
         fresh = seen[self._count[seen] == 0]
         if fresh.size:
             self._shift[fresh] = np.bincount(sid, weights=vals, minlength=n)[fresh] / counts[fresh]
-        shifted = vals - self._shift[sid]
+        # One row-length buffer, squared in place once s1 is summed: each fresh row-length
+        # temporary costs page faults comparable to the arithmetic on it.
+        shifted = self._shift[sid]
+        np.subtract(vals, shifted, out=shifted)
         s1 = np.bincount(sid, weights=shifted, minlength=n)[seen]
-        s2 = np.bincount(sid, weights=shifted * shifted, minlength=n)[seen]
+        s2 = np.bincount(sid, weights=np.square(shifted, out=shifted), minlength=n)[seen]
         chunk_mean = s1 / seen_counts
         chunk_m2 = np.maximum(s2 - s1 * chunk_mean, 0.0)  # corrected two-pass form
         n_a = self._count[seen].astype(np.float64)

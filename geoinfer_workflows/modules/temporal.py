@@ -257,14 +257,22 @@ def linear_trends(y: np.ndarray, x: np.ndarray | None = None) -> TrendResult:
         raise ParameterError(f"x must have shape ({n_t},) to match y's time axis, got {xs.shape}")
     if not np.all(np.isfinite(xs)):
         raise ParameterError("x must be finite; mask missing times through NaN in y instead")
-    valid = ~np.isnan(ys)
-    w = valid.astype(np.float64)
-    n = w.sum(axis=-1)
+    missing = np.isnan(ys)
+    w = np.logical_not(missing).astype(np.float64)
+    # Counts are exact in any summation order, so einsum, which sums the short time axis
+    # of 1e4+ series ~5x faster than a per-series reduction (.sum(axis=-1)).
+    n = np.einsum("...t->...", w)
     safe_n = np.maximum(n, 1.0)
     x_mean = np.einsum("...t,t->...", w, xs) / safe_n  # no BLAS: threads contend on 2 cores
-    y_mean = np.where(valid, ys, 0.0).sum(axis=-1) / safe_n
-    dx = (xs - x_mean[..., None]) * w
-    dy = np.where(valid, ys - y_mean[..., None], 0.0)
+    # Deviations formed in place, one buffer per axis: each y-sized temporary of 1e4+
+    # series costs page faults comparable to the arithmetic on it. y_mean keeps the
+    # per-series sum (not einsum): its rounding depends on the summation order.
+    dy = np.where(missing, 0.0, ys)
+    y_mean = dy.sum(axis=-1) / safe_n
+    np.subtract(ys, y_mean[..., None], out=dy)
+    dy[missing] = 0.0
+    dx = np.subtract(xs, x_mean[..., None])
+    dx *= w
     sxx = np.einsum("...t,...t->...", dx, dx)
     sxy = np.einsum("...t,...t->...", dx, dy)
     syy = np.einsum("...t,...t->...", dy, dy)

@@ -56,7 +56,7 @@ def aggregate(ctx: Context) -> dict[str, Any]:
     it); out-of-range readings mark a faulty probe."""
     table = ctx["table"]
     in_range = (table.value >= MOISTURE_RANGE[0]) & (table.value <= MOISTURE_RANGE[1])
-    sensor = table.extra["sensor_id"].astype(np.int64)
+    sensor = table.extra["sensor_id"].astype(np.int64, copy=False)
     n_sensors = len(ctx["sensor_lat"])
     sid, t, value = sensor[in_range], table.t[in_range], table.value[in_range]
 
@@ -119,14 +119,12 @@ def zones(ctx: Context) -> dict[str, Any]:
 def irrigation(ctx: Context) -> dict[str, Any]:
     labels = ctx["zones"].ravel()
     valid = labels >= 0
-    pixels = np.bincount(labels[valid], minlength=N_ZONES)
+    zone = labels[valid]
+    pixels = np.bincount(zone, minlength=N_ZONES)
     mean_moisture = (
-        np.bincount(labels[valid], weights=ctx["moisture_grid"].ravel()[valid], minlength=N_ZONES)
-        / pixels
+        np.bincount(zone, weights=ctx["moisture_grid"].ravel()[valid], minlength=N_ZONES) / pixels
     )
-    mean_ndvi = (
-        np.bincount(labels[valid], weights=ctx["ndvi"].ravel()[valid], minlength=N_ZONES) / pixels
-    )
+    mean_ndvi = np.bincount(zone, weights=ctx["ndvi"].ravel()[valid], minlength=N_ZONES) / pixels
     return {
         "zone_pixels": pixels,
         "zone_moisture": mean_moisture,

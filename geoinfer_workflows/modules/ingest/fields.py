@@ -131,29 +131,19 @@ def _place(why: list[tuple[str, str]], mask: np.ndarray, items: Iterable[tuple[s
 def _range_reasons(name: str, values: list[float]) -> list[tuple[str, str]]:
     """(kind, reason) of finite values outside the field's range: one format per field."""
     if name == "timestamp":
-        return [_range_reason(name, v) for v in values]
+        return [_timestamp_range_reason(v) for v in values]
     if name == "value":
-        kind, tail = (
-            "value implausible magnitude",
-            f" implausible magnitude (|value| > {_number(MAX_ABS_VALUE)})",
-        )
+        kind = "value implausible magnitude"
+        tail = f" implausible magnitude (|value| > {_number(MAX_ABS_VALUE)})"
     else:
         lo, hi = LAT_RANGE if name == "lat" else LON_RANGE
         kind, tail = f"{name} out of range", f" outside [{lo:g}, {hi:g}]"
     return [(kind, f"{name} {_number(v)}{tail}") for v in values]
 
 
-def _range_reason(name: str, v: float) -> tuple[str, str]:
-    if name == "value":
-        return (
-            "value implausible magnitude",
-            f"value {_number(v)} implausible magnitude (|value| > {_number(MAX_ABS_VALUE)})",
-        )
-    if name == "timestamp":
-        shown = f"{np.datetime64(int(v), 's')}Z" if abs(v) < 1e15 else f"{v:g} s"
-        return "timestamp out of range", f"timestamp {shown} outside [1900-01-01, 2200-01-01]"
-    lo, hi = LAT_RANGE if name == "lat" else LON_RANGE
-    return f"{name} out of range", f"{name} {_number(v)} outside [{lo:g}, {hi:g}]"
+def _timestamp_range_reason(v: float) -> tuple[str, str]:
+    shown = f"{np.datetime64(int(v), 's')}Z" if abs(v) < 1e15 else f"{v:g} s"
+    return "timestamp out of range", f"timestamp {shown} outside [1900-01-01, 2200-01-01]"
 
 
 def _numeric_field(
