@@ -357,3 +357,27 @@ def test_the_fixed_form_reads_what_the_general_parser_reads(seed: int) -> None:
     assert 0.3 < read.mean() < 0.9
     np.testing.assert_array_equal(got[read], general[read])
     assert np.isnan(general[~read]).all()
+
+
+def test_the_tables_columns_live_in_pyarrows_pool_and_are_plain_writable_arrays(
+    tmp_path: Path,
+) -> None:
+    """The CSV engine's table columns come from pyarrow's pool (pooled.py): they must
+    still be ordinary numpy arrays a caller may write to, keep their values after the
+    reader's other buffers are gone, and equal what the csv-module engine returns."""
+    from benchmarks import common
+
+    path = tmp_path / "obs.csv"
+    path.write_text(common.csv_text_with_bad_rows(50_000), encoding="utf-8")
+    result = ingest_csv(path)
+    expected = csv_module._csv_module_result(path.read_text(encoding="utf-8"), hint="")
+    table = result.table
+    assert type(table.lat) is np.ndarray and table.lat.base is not None  # a pool Buffer
+    for name in ("lat", "lon", "t", "value"):
+        column = getattr(table, name)
+        np.testing.assert_array_equal(column, getattr(expected.table, name))
+        assert column.flags.writeable
+    table.value[:3] = -1.0
+    ingest_csv(path)  # another call reuses the pool: must not touch these arrays
+    assert table.value[:3].tolist() == [-1.0, -1.0, -1.0]
+    np.testing.assert_array_equal(table.lat, expected.table.lat)

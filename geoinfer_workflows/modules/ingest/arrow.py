@@ -35,6 +35,7 @@ from geoinfer_workflows.modules.ingest.batches import _CsvBatch, _field_count_pr
 from geoinfer_workflows.modules.ingest.extras import _text_column
 from geoinfer_workflows.modules.ingest.fields import _Field
 from geoinfer_workflows.modules.ingest.numbers import _parse_float_cells, _split_failures
+from geoinfer_workflows.modules.ingest.pooled import pooled_empty
 from geoinfer_workflows.modules.ingest.result import Structural
 from geoinfer_workflows.modules.ingest.rules import (
     CANONICAL,
@@ -137,7 +138,7 @@ class _Columns:
         """A per-row array of the well-formed rows as one per record, `fill` elsewhere."""
         if self.keep is None:
             return values
-        out = _pooled(self.n, values.dtype)
+        out = pooled_empty(self.n, values.dtype)  # see pooled.py
         out[list(self.structural)] = fill
         out[self.keep] = values
         return out
@@ -170,20 +171,6 @@ class _Columns:
                 full[i] = cell
             cells = full
         return _text_column(cells)
-
-
-def _pooled(n: int, dtype: Any) -> np.ndarray:
-    """An uninitialised numpy array in pyarrow's memory pool, like the cast values.
-
-    WHY: a block's field arrays live until the whole input is validated; from numpy's
-    allocator (glibc malloc) their pages went back to the OS after each call and were
-    faulted in afresh by the next (~4,000 faults, ~13 ms of 170 at 1e6 rows on this VM),
-    while pyarrow's pool keeps them. Note: tracemalloc does not see this pool.
-    """
-    import pyarrow as pa
-
-    dtype = np.dtype(dtype)
-    return np.frombuffer(pa.allocate_buffer(n * dtype.itemsize), dtype=dtype)
 
 
 def _scatter(rows: np.ndarray, parsed: tuple[np.ndarray, ...], into: list) -> None:

@@ -11,6 +11,7 @@ import numpy as np
 
 from geoinfer_workflows.modules.ingest.extras import _float_or_text
 from geoinfer_workflows.modules.ingest.fields import _Checked, _Field
+from geoinfer_workflows.modules.ingest.pooled import pooled_empty
 from geoinfer_workflows.modules.ingest.result import Structural
 
 
@@ -53,11 +54,12 @@ class _JoinedField:
         `dtype`, converted part by part (the timestamps: float64 parts, int64 table
         column), so no whole-length array is made twice and no index array at all."""
         if keep is None:
-            return np.concatenate([p.values for p in self.parts], dtype=dtype, casting="unsafe")
+            out = pooled_empty(int(self.offsets[-1]), dtype)
+            return np.concatenate([p.values for p in self.parts], out=out, casting="unsafe")
         bounds = self.offsets.tolist()
         masks = [keep[a:b] for a, b in itertools.pairwise(bounds)]
         ends = np.cumsum([np.count_nonzero(m) for m in masks]).tolist()
-        out = np.empty(ends[-1], dtype=dtype)
+        out = pooled_empty(ends[-1], dtype)  # the table's columns: see pooled.py
         for part, mask, a, b in zip(self.parts, masks, [0, *ends], ends, strict=False):
             out[a:b] = part.values[mask]
         return out
