@@ -57,3 +57,21 @@ def test_stage_parameters_match_the_package() -> None:
     for name, workflow in WORKFLOWS.items():
         stages = tuple(stage.name for stage in workflow.pipeline.stages)
         assert common.WORKFLOW_STAGES[name] == stages, name
+
+
+def test_the_arrow_aware_peak_sees_pyarrows_pool_and_restores_it() -> None:
+    """tracemalloc misses pyarrow's pool; `traced_and_arrow_peak_mib` must not, and must
+    put the default pool back after measuring."""
+    import pyarrow as pa
+
+    from benchmarks import common
+
+    def allocate() -> None:
+        buffer = pa.allocate_buffer(8 * common.MiB)
+        del buffer
+
+    before = pa.default_memory_pool().backend_name
+    assert common.traced_peak_mib(allocate) < 1.0
+    assert 8.0 <= common.traced_and_arrow_peak_mib(allocate) < 9.0
+    assert type(pa.default_memory_pool()) is not pa.ProxyMemoryPool
+    assert pa.default_memory_pool().backend_name == before
