@@ -1,16 +1,18 @@
 """Instructions executed by each workflow run, whole and per stage: the noise-free tracker.
 
 Counted by valgrind's callgrind around the workload only (benchmarks/callgrind.py says
-how): the same commit gives the same count to within ~0.1% from process to process,
-where CPU time wobbles by percents on this shared 2-core VM, so a 1% change in the work a
-workflow does is caught and an unchanged commit is not. `track_instructions` is the
-median of several counted runs (a gated tracker never rests on a single run) and is one
-of the pull-request gate's deciding rows; `track_stage_instructions` splits a run by
-stage, so a change points at the stage, and so at the module, that made it.
+how): the same commit gives the same count to within ~0.1% from process to process in
+one environment (0.3-0.5% at `seed` between environments at other paths, so counts are
+never shared between them), where CPU time wobbles by percents on this shared 2-core VM,
+so a 1% change in the work a workflow does is caught and an unchanged commit is not.
+`track_instructions` is the median of several counted runs (a gated tracker never rests
+on a single run) and is one of the pull-request gate's deciding rows;
+`track_stage_instructions` splits a run by stage, so a change points at the stage, and
+so at the module, that made it.
 
 One valgrind process counts a workflow at a size, whole and stage by stage; the figures
 are kept in a small on-disk cache keyed by the content of the installed package (and the
-interpreter, numpy, scipy, h3 and counting settings), so the stage rows reuse the whole
+interpreter and its path, numpy, scipy, h3 and counting settings), so the stage rows reuse the whole
 row's process and an unchanged merge base is not counted twice. Only the selected rows
 are counted. Cost per commit (2-core VM, load ~1): ~15 s per `seed` row, 20-70 s per
 `standard` row, ~3 minutes for all eight. `large` is never counted: under callgrind it
@@ -58,6 +60,11 @@ def counting_key(workflow: str, size: str) -> str:
         digest.update(Path(instrument).read_bytes())
     versions = [sys.version, platform.machine()]
     versions += [metadata.version(name) for name in ("numpy", "scipy", "h3")]
+    # The environment's own path too: where it lives moves the heap layout of everything
+    # the interpreter loads, and with it numpy's alignment peeling. A count from another
+    # checkout's environment differed by 0.3-0.5% (climate_analysis at seed), as much as
+    # the gate's factor, so a pull request's base is never taken from another checkout.
+    versions.append(sys.executable)
     settings = [workflow, size, COUNTING[size]]
     digest.update(json.dumps([versions, settings], sort_keys=True).encode())
     return digest.hexdigest()
