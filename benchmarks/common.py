@@ -87,6 +87,11 @@ def traced_peak_mib(fn: Callable[[], Any]) -> float:
     collector is emptied first so its trigger points fall in the same places each time."""
     fn()
     gc.collect()
+    return _traced_peak_bytes(fn) / MiB
+
+
+def _traced_peak_bytes(fn: Callable[[], Any]) -> int:
+    """Bytes allocated at the peak of one traced call of `fn`, above what was live before."""
     tracemalloc.start()
     try:
         tracemalloc.reset_peak()
@@ -95,7 +100,7 @@ def traced_peak_mib(fn: Callable[[], Any]) -> float:
         peak = tracemalloc.get_traced_memory()[1]
     finally:
         tracemalloc.stop()
-    return (peak - baseline) / MiB
+    return peak - baseline
 
 
 class WorkflowBenchmark:
@@ -374,13 +379,8 @@ def traced_and_arrow_peak_mib(fn: Callable[[], Any]) -> float:
     before = pa.default_memory_pool()
     proxy = pa.proxy_memory_pool(before)
     pa.set_memory_pool(proxy)
-    tracemalloc.start()
     try:
-        tracemalloc.reset_peak()
-        baseline = tracemalloc.get_traced_memory()[0]
-        fn()
-        peak = tracemalloc.get_traced_memory()[1]
+        traced = _traced_peak_bytes(fn)
     finally:
-        tracemalloc.stop()
         pa.set_memory_pool(before)
-    return (peak - baseline + proxy.max_memory()) / MiB
+    return (traced + proxy.max_memory()) / MiB
