@@ -155,15 +155,28 @@ def _month_starts() -> np.ndarray:
 def _utc_seconds(ok: np.ndarray, *fields: np.ndarray) -> np.ndarray:
     """Epoch seconds (float64; NaN where not `ok` or not a real date and time) of the fields
     year, month, day, hour, minute and second; the caller checks the second (0..59) and
-    has already taken the zone offset from it."""
+    has already taken the zone offset from it.
+
+    int32 fields (the fixed form's) look the month up in int32 starts, half the memory
+    traffic of int64; from the day count on the sum is float64, exact (integers below
+    2**53) whatever the fields' type.
+    """
     year, month, day, hour, minute, second = fields
     ok = ok & (month >= 1) & (month <= 12) & (hour <= 23) & (minute <= 59)
-    starts = _month_starts()
+    starts = _month_starts_int32() if year.dtype == np.int32 else _month_starts()
     months = np.where(ok, year * 12 + month - 1, 0)  # four-digit years: 0 <= months < 120,000
     first = starts[months]
     ok &= (day >= 1) & (day <= starts[months + 1] - first)
-    seconds = (first + day - 1) * 86_400 + hour * 3600 + minute * 60 + second
-    return np.where(ok, seconds.astype(np.float64), np.nan)
+    seconds = (first + day - 1).astype(np.float64) * 86_400
+    seconds += hour * 3600 + minute * 60 + second
+    seconds[~ok] = np.nan
+    return seconds
+
+
+@cache
+def _month_starts_int32() -> np.ndarray:
+    """`_month_starts` as int32 (epoch days of years 0..10,000 fit: |days| < 2.2e6)."""
+    return _month_starts().astype(np.int32)
 
 
 # The digits of YYYY-MM-DDThh:mm:ssZ, in pairs: century, year, month, day, hour, minute, second.
@@ -173,12 +186,6 @@ _FIXED_DIGITS = np.array([0, 1, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18])
 _FIXED_MARK_AT = np.array([4, 7, 10, 13, 16, 19])
 _FIXED_MARK_CASE = np.array([0, 0, 0x20, 0, 0, 0x20], dtype=np.uint8)
 _FIXED_MARK_WANT = np.frombuffer(b"--t::z", dtype=np.uint8)
-
-
-@cache
-def _month_starts_int32() -> np.ndarray:
-    """`_month_starts` as int32 (epoch days of years 0..10,000 fit: |days| < 2.2e6)."""
-    return _month_starts().astype(np.int32)
 
 
 def _parse_iso_fixed(by_row: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -200,9 +207,8 @@ _FIXED_CHUNK = 1 << 16
 
 
 def _fixed_chunk(by_row: np.ndarray) -> np.ndarray:
-    """Epoch seconds (NaN where not read) of one chunk of `_parse_iso_fixed`: what
-    `_utc_seconds` gives, computed in int32 and then float64 (exact: every value is an
-    integer below 2**53), half the memory traffic of int64."""
+    """Epoch seconds (NaN where not read) of one chunk of `_parse_iso_fixed`; its fields
+    are int32, which `_utc_seconds` keeps to the day count."""
     digits = by_row[:, _FIXED_DIGITS] - np.uint8(_C["0"])  # wraps below '0': then > 9
     ok = (digits <= 9).all(axis=1)
     marks = by_row[:, _FIXED_MARK_AT]  # a gather: one column after another in memory
@@ -213,16 +219,7 @@ def _fixed_chunk(by_row: np.ndarray) -> np.ndarray:
     # two digits make at most 99: uint8 holds the pairs; int32 the fields (years < 10,000)
     pairs = (digits[:, 0::2] * np.uint8(10) + digits[:, 1::2]).T.astype(np.int32)
     century, year, month, day, hour, minute, second = pairs
-    ok &= (month >= 1) & (month <= 12) & (day >= 1) & (hour <= 23) & (minute <= 59)
-    ok &= second <= 59
-    starts = _month_starts_int32()
-    months = np.where(ok, (century * 100 + year) * 12 + month - 1, 0)
-    first = starts[months]
-    ok &= day <= starts[months + 1] - first
-    seconds = (first + day - 1).astype(np.float64) * 86_400
-    seconds += hour * 3600 + minute * 60 + second
-    seconds[~ok] = np.nan
-    return seconds
+    return _utc_seconds(ok & (second <= 59), century * 100 + year, month, day, hour, minute, second)
 
 
 def _timestamp_text(cell: Any) -> str:
